@@ -1,0 +1,49 @@
+import express, { Express, Router } from 'express';
+import { Knex } from 'knex';
+import { authRoutes } from './auth/auth.routes';
+import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
+import { Config } from './config/config';
+import { healthRoutes } from './health/health.routes';
+import { csrfProtection } from './http/csrf';
+import { errorHandler, notFound } from './http/error-handler';
+import { requestLogger } from './http/request-logger';
+import { securityHeaders } from './http/security-headers';
+import { PUBLIC_DIR, VIEWS_DIR } from './lib/paths';
+import { Services } from './services';
+
+export interface AppDeps {
+  config: Config;
+  knex: Knex;
+  services: Services;
+}
+
+/** Builds the Express app: middleware order, routers, 404 and the error handler. No I/O here. */
+export function createApp({ config, knex, services }: AppDeps): Express {
+  if (!config.sessionSecret) throw new Error('createApp needs a session secret');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxyHops); // a hop count, never `true` (security.md)
+  app.set('query parser', 'simple'); // repeated parameters become arrays and are refused
+  app.set('view engine', 'ejs');
+  app.set('views', VIEWS_DIR);
+  app.locals.publicUrl = config.publicUrl;
+
+  app.use(requestLogger());
+  app.use(securityHeaders({ hsts: config.hsts }));
+  app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  app.use(healthRoutes(knex));
+
+  // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
+  const browser = Router();
+  browser.use(sessionMiddleware({ knex, secret: config.sessionSecret, secure: config.cookieSecure, ttlSeconds: config.sessionTtlSeconds }));
+  browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }));
+  browser.use(csrfProtection);
+  browser.use(loadUser(services.users));
+  browser.use(authRoutes(services.auth));
+  browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));
+  app.use(browser);
+
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

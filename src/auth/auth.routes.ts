@@ -1,0 +1,73 @@
+import { Router } from 'express';
+import { AppError, ValidationError } from '../lib/errors';
+import { noStore } from '../http/security-headers';
+import { AuthService } from './auth.service';
+import { safeReturnTo } from './return-to';
+import { signIn, signOut } from './session';
+
+/** Sign-up, log-in and log-out pages. Expects the session, body parser and CSRF middleware. */
+export function authRoutes(auth: AuthService): Router {
+  const router = Router();
+  router.use(['/login', '/signup', '/logout'], noStore);
+
+  router.get('/login', (req, res) => {
+    const returnTo = safeReturnTo(req.query.return_to);
+    if (req.user) return res.redirect(303, returnTo);
+    res.render('login', { title: 'Sign in', returnTo, email: '', error: undefined, fromOAuth: returnTo.startsWith('/oauth/') });
+  });
+
+  router.post('/login', async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const returnTo = safeReturnTo(body.return_to);
+    try {
+      const user = await auth.login({ email: body.email, password: body.password, address: req.ip ?? 'unknown' });
+      await signIn(req, user);
+      res.redirect(303, returnTo);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status >= 500 && err.status !== 503) throw err;
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+      res.status(err.status).render('login', {
+        title: 'Sign in',
+        returnTo,
+        email: typeof body.email === 'string' ? body.email.slice(0, 254) : '',
+        error: err.message,
+        fromOAuth: returnTo.startsWith('/oauth/'),
+      });
+    }
+  });
+
+  router.get('/signup', (req, res) => {
+    const returnTo = safeReturnTo(req.query.return_to);
+    if (req.user) return res.redirect(303, returnTo);
+    res.render('signup', { title: 'Create your account', returnTo, values: {}, errors: {} });
+  });
+
+  router.post('/signup', async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const returnTo = safeReturnTo(body.return_to);
+    try {
+      const user = await auth.signUp({ email: body.email, name: body.name, password: body.password });
+      await signIn(req, user);
+      res.redirect(303, returnTo);
+    } catch (err) {
+      if (!(err instanceof ValidationError) && !(err instanceof AppError && err.status === 503)) throw err;
+      const values = {
+        email: typeof body.email === 'string' ? body.email.slice(0, 254) : '',
+        name: typeof body.name === 'string' ? body.name.slice(0, 100) : '',
+      };
+      res.status(err.status).render('signup', {
+        title: 'Create your account',
+        returnTo,
+        values,
+        errors: err instanceof ValidationError ? err.fields : { form: err.message },
+      });
+    }
+  });
+
+  router.post('/logout', async (req, res) => {
+    await signOut(req, res);
+    res.redirect(303, '/login');
+  });
+
+  return router;
+}

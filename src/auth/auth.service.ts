@@ -1,0 +1,144 @@
+import { Knex } from 'knex';
+import { z } from 'zod';
+import { sha256 } from '../lib/crypto';
+import { AppError, TooManyRequestsError, ValidationError } from '../lib/errors';
+import { isBcryptHash, PasswordHasher } from './password-hasher';
+import { ThrottleRepository } from './throttle.repository';
+import { isUniqueViolation, User, UserRepository } from './user.repository';
+
+export const emailSchema = z.string().trim().max(254, 'Email is too long.').pipe(z.email('Enter a valid email address.'));
+export const passwordSchema = z
+  .string()
+  .min(8, 'Use at least 8 characters for your password.')
+  .max(256, 'Use at most 256 characters for your password.');
+export const nameSchema = z.string().trim().max(100, 'Name is too long.');
+
+export const signUpSchema = z.object({ email: emailSchema, name: nameSchema.default(''), password: passwordSchema });
+
+export const INVALID_LOGIN = 'Incorrect email or password.';
+
+export class LoginFailedError extends AppError {
+  constructor(message = INVALID_LOGIN) {
+    super(401, 'invalid_login', message);
+  }
+}
+
+export interface ImportRecord {
+  email: string;
+  name?: string;
+  password_hash: string;
+  is_admin?: boolean;
+}
+
+export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const fields: Record<string, string> = {};
+  for (const issue of r.error.issues) {
+    const key = issue.path.join('.') || 'form';
+    fields[key] ??= issue.message;
+  }
+  throw new ValidationError(Object.values(fields).join(' '), fields);
+}
+
+export class AuthService {
+  constructor(
+    private readonly db: Knex,
+    private readonly users: UserRepository,
+    private readonly throttles: ThrottleRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly throttle: { maxPerAccount: number; maxPerAddress: number; windowSeconds: number },
+  ) {}
+
+  async signUp(input: { email: unknown; name?: unknown; password: unknown; isAdmin?: boolean }): Promise<User> {
+    const data = parseInput(signUpSchema, { email: input.email, name: input.name ?? '', password: input.password });
+    const passwordHash = await this.hasher.hash(data.password);
+    try {
+      return await this.users.create({ email: data.email, name: data.name, passwordHash, isAdmin: input.isAdmin });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ValidationError('An account with this email already exists.', { email: 'An account with this email already exists.' });
+      throw err;
+    }
+  }
+
+  /**
+   * Checks a password. Unknown email and wrong password give the same error after similar work
+   * (a dummy verify). Attempts are counted per account and per client address before any hash
+   * is computed.
+   */
+  async login(input: { email: unknown; password: unknown; address: string }): Promise<User> {
+    const email = typeof input.email === 'string' ? input.email.trim().slice(0, 254) : '';
+    const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
+    if (!email || !password) throw new LoginFailedError('Enter your email and password.');
+
+    const accountKey = `acct:${sha256(email.toLowerCase())}`;
+    const addressKey = `ip:${input.address}`;
+    const counts = await this.throttles.hit([accountKey, addressKey], this.throttle.windowSeconds);
+    const account = counts.get(accountKey)!;
+    const address = counts.get(addressKey)!;
+    if (account.attempts > this.throttle.maxPerAccount || address.attempts > this.throttle.maxPerAddress) {
+      const started = Math.min(account.windowStartedAt.getTime(), address.windowStartedAt.getTime());
+      const retryAfter = Math.max(1, Math.ceil((started + this.throttle.windowSeconds * 1000 - Date.now()) / 1000));
+      throw new TooManyRequestsError(
+        `Too many sign-in attempts. Please wait ${Math.ceil(retryAfter / 60)} minute(s) and try again.`,
+        retryAfter,
+      );
+    }
+
+    const user = await this.users.findByEmail(email);
+    if (!user) {
+      await this.hasher.verifyDummy(password);
+      throw new LoginFailedError();
+    }
+    const result = await this.hasher.verify(user.passwordHash, password);
+    if (!result.ok) throw new LoginFailedError();
+    if (user.disabledAt) throw new LoginFailedError('This account has been disabled.');
+    await this.throttles.clear(accountKey);
+    if (result.needsRehash) {
+      await this.users.updatePasswordHash(user.id, await this.hasher.hash(password));
+    }
+    return user;
+  }
+
+  /** Imports users with existing bcrypt hashes, all or nothing. */
+  async importUsers(records: unknown[], opts: { skipExisting?: boolean } = {}): Promise<{ imported: number; skipped: number }> {
+    const recordSchema = z.object({
+      email: emailSchema,
+      name: nameSchema.optional(),
+      password_hash: z.string().refine((h) => isBcryptHash(h), 'must be a bcrypt hash ($2a$/$2b$/$2y$) with cost 10 or more'),
+      is_admin: z.boolean().optional(),
+    });
+    const problems: string[] = [];
+    const valid: ImportRecord[] = [];
+    const seen = new Set<string>();
+    records.forEach((rec, i) => {
+      const r = recordSchema.safeParse(rec);
+      if (!r.success) {
+        problems.push(`record ${i + 1}: ${r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+        return;
+      }
+      const key = r.data.email.toLowerCase();
+      if (seen.has(key)) problems.push(`record ${i + 1}: ${r.data.email} appears twice in the file`);
+      seen.add(key);
+      valid.push(r.data);
+    });
+    if (problems.length) throw new ValidationError(`Nothing was imported:\n${problems.join('\n')}`);
+
+    return this.db.transaction(async (trx) => {
+      let imported = 0;
+      let skipped = 0;
+      for (const rec of valid) {
+        if (await this.users.findByEmail(rec.email, trx)) {
+          if (opts.skipExisting) {
+            skipped++;
+            continue;
+          }
+          throw new ValidationError(`Nothing was imported: ${rec.email} already has an account (use --skip-existing).`);
+        }
+        await this.users.create({ email: rec.email, name: rec.name ?? '', passwordHash: rec.password_hash, isAdmin: rec.is_admin }, trx);
+        imported++;
+      }
+      return { imported, skipped };
+    });
+  }
+}

@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import pinoHttp from 'pino-http';
+import { logger } from '../lib/logger';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * One JSON line per request with a request id. Only method, path and status are logged: never the
+ * query string (authorization requests and mistaken clients put codes and tokens there), headers
+ * or bodies.
+ */
+export function requestLogger() {
+  return pinoHttp({
+    logger,
+    genReqId: (req: IncomingMessage, res: ServerResponse) => {
+      const incoming = req.headers['x-request-id'];
+      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    serializers: {
+      req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+        id: req.id,
+        method: req.method,
+        path: String(req.url).split('?')[0],
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    quietReqLogger: true,
+    autoLogging: { ignore: (req) => req.url === '/healthz' },
+  });
+}

@@ -1,0 +1,100 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../src/lib/paths';
+
+/** Starts the built server (npm test builds first) as a newcomer would, with no DATABASE_URL. */
+function startServer(dataDir: string) {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/main.js')], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const ready = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60000);
+    child.stdout!.on('data', () => {
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`exited ${code}:\n${output}`), { code, output }));
+    });
+  });
+  return { child, ready, output: () => output };
+}
+
+function runCliProcess(dataDir: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/cli.js'), ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.on('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+
+describe('embedded start-up', () => {
+  const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'linkbridge-start-')), 'data');
+  afterAll(() => rmSync(path.dirname(dataDir), { recursive: true, force: true }));
+
+  it('when started with no configuration, then it creates the data folder, serves the login page, lets the CLI add a user who can sign in, refuses a second server, and stops cleanly', async () => {
+    const first = startServer(dataDir);
+    try {
+      const port = await first.ready;
+      expect(first.output()).toContain('npm run cli -- users:create');
+      expect(existsSync(path.join(dataDir, 'pgdata'))).toBe(true);
+      expect(existsSync(path.join(dataDir, 'secrets.json'))).toBe(true);
+
+      const login = await fetch(`http://127.0.0.1:${port}/login`);
+      expect(login.status).toBe(200);
+
+      // The CLI works against the running server's embedded database.
+      const created = await runCliProcess(dataDir, ['users:create', '--email', 'cook@example.test', '--password', 'a long password 1', '--json']);
+      expect(created.code).toBe(0);
+      expect(JSON.parse(created.out)).toMatchObject({ email: 'cook@example.test' });
+
+      // ...and that user signs in through the pages.
+      const page = await fetch(`http://127.0.0.1:${port}/login`);
+      const cookie = page.headers.get('set-cookie')!.split(';')[0];
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
+      const res = await fetch(`http://127.0.0.1:${port}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, email: 'cook@example.test', password: 'a long password 1' }).toString(),
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/');
+
+      // A second server on the same folder is refused by the lock.
+      const second = startServer(dataDir);
+      const err = (await second.ready.catch((e: unknown) => e)) as { code?: number; output?: string };
+      expect(err.code).toBe(1);
+      expect(err.output).toContain('in use by another Linkbridge process');
+    } finally {
+      expect(await stop(first.child)).toBe(0);
+    }
+    expect(existsSync(path.join(dataDir, 'embedded.lock'))).toBe(false);
+
+    // With no server running, the CLI opens the folder itself.
+    const list = await runCliProcess(dataDir, ['users:list', '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ email: 'cook@example.test' })]);
+  }, 120000);
+});

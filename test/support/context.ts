@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { Express } from 'express';
+import { Knex } from 'knex';
+import request from 'supertest';
+import { createApp } from '../../src/app';
+import { Config, Env, loadConfig } from '../../src/config/config';
+import { createKnex } from '../../src/db/knex';
+import { createServices, Services } from '../../src/services';
+
+export const TEST_SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export function testDatabaseUrl(): string {
+  const url = process.env.LB_TEST_DATABASE_URL;
+  if (!url) throw new Error('LB_TEST_DATABASE_URL is not set: run the tests through jest (globalSetup)');
+  return url;
+}
+
+export function testConfig(env: Env = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    PUBLIC_URL: 'http://localhost:3000',
+    SESSION_SECRET: TEST_SESSION_SECRET,
+    DATABASE_URL: testDatabaseUrl(),
+    DB_POOL_MAX: '4',
+    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+}
+
+export interface TestContext {
+  config: Config;
+  knex: Knex;
+  services: Services;
+  app: Express;
+  close(): Promise<void>;
+}
+
+/** The real app on the test database, as main.ts builds it. */
+export function createTestContext(env: Env = {}): TestContext {
+  const config = testConfig(env);
+  const knex = createKnex({ url: config.databaseUrl!, poolMax: config.dbPoolMax });
+  const services = createServices(config, knex);
+  const app = createApp({ config, knex, services });
+  return { config, knex, services, app, close: () => knex.destroy() };
+}
+
+export const uniqueEmail = (tag = 'user') => `${tag}-${randomUUID()}@example.test`;
+
+export async function createUser(ctx: TestContext, opts: { email?: string; password?: string; name?: string; isAdmin?: boolean } = {}) {
+  return ctx.services.auth.signUp({
+    email: opts.email ?? uniqueEmail(),
+    password: opts.password ?? TEST_PASSWORD,
+    name: opts.name ?? 'Test User',
+    isAdmin: opts.isAdmin,
+  });
+}
+
+export function csrfFrom(html: string): string {
+  const m = /name="_csrf" value="([^"]+)"/.exec(html);
+  if (!m) throw new Error('no CSRF token in the page');
+  return m[1];
+}
+
+/** A browser: cookies kept between requests. */
+export type Browser = ReturnType<typeof request.agent>;
+
+export function browser(app: Express): Browser {
+  return request.agent(app);
+}
+
+export async function signInAs(agent: Browser, email: string, password = TEST_PASSWORD, returnTo?: string) {
+  const page = await agent.get(returnTo ? `/login?return_to=${encodeURIComponent(returnTo)}` : '/login');
+  const csrf = csrfFrom(page.text);
+  return agent
+    .post('/login')
+    .type('form')
+    .send({ _csrf: csrf, email, password, ...(returnTo ? { return_to: returnTo } : {}) });
+}

@@ -1,0 +1,19 @@
+import { safeReturnTo } from '../../src/auth/return-to';
+
+describe('safeReturnTo', () => {
+  it.each([
+    ['https://evil.example/', '/'],
+    ['//evil.example/path', '/'],
+    ['/\\evil.example', '/'],
+    ['\\\\evil.example', '/'],
+    ['javascript:alert(1)', '/'],
+    ['/ok\r\nLocation: x', '/'],
+    ['', '/'],
+    [undefined, '/'],
+    [['/a', '/b'], '/'],
+    ['/oauth/authorize?client_id=a&state=x%3D%2B', '/oauth/authorize?client_id=a&state=x%3D%2B'],
+    ['/recipes/12', '/recipes/12'],
+  ])('when return_to is %p, then the user goes to %p', (input, expected) => {
+    expect(safeReturnTo(input)).toBe(expected);
+  });
+});
