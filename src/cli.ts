@@ -28,7 +28,12 @@ function help(): string {
   ].join('\n');
 }
 
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === 'help') {
     io.stdout.write(`${help()}\n`);

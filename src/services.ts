@@ -5,6 +5,11 @@ import { PasswordHasher } from './auth/password-hasher';
 import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
 import { Config } from './config/config';
+import { DbAccessTokenValidator } from './oauth/access-token.validator';
+import { createBearerAuth } from './oauth/bearer';
+import { ClientRepository } from './oauth/client.repository';
+import { GrantRepository } from './oauth/grant.repository';
+import { TokenRepository } from './oauth/token.repository';
 
 /** Repositories and services of one process, built from config and the knex pool. */
 export function createServices(config: Config, knex: Knex) {
@@ -12,9 +17,12 @@ export function createServices(config: Config, knex: Knex) {
   const throttles = new ThrottleRepository(knex);
   const hasher = new PasswordHasher(config.password);
   const auth = new AuthService(knex, users, throttles, hasher, config.throttle);
-  // Until OAuth grants exist there is nothing else to revoke when an account is disabled.
-  const accounts = new AccountService(knex, users, { revokeAllForUser: async () => 0 });
-  return { users, throttles, hasher, auth, accounts };
+  const clients = new ClientRepository(knex);
+  const grants = new GrantRepository(knex);
+  const tokens = new TokenRepository(knex);
+  const accounts = new AccountService(knex, users, grants);
+  const bearer = createBearerAuth(new DbAccessTokenValidator(tokens));
+  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, bearer };
 }
 
 export type Services = ReturnType<typeof createServices>;

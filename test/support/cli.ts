@@ -10,9 +10,6 @@ export async function cli(args: string[], env: Record<string, string> = {}) {
   let err = '';
   stdout.on('data', (d) => (out += d));
   stderr.on('data', (d) => (err += d));
-  const code = await runCli(args, { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: testDatabaseUrl(), ...env }, {
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-  });
+  const code = await runCli(args, { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: testDatabaseUrl(), ...env }, { stdout, stderr });
   return { code, stdout: out, stderr: err, json: () => JSON.parse(out) };
 }

@@ -1,0 +1,142 @@
+import { Knex } from 'knex';
+
+export type RefreshRotation = 'off' | 'rotate';
+
+export interface OAuthClient {
+  id: number;
+  clientId: string;
+  secretHash: string | null;
+  previousSecretHash: string | null;
+  previousSecretExpiresAt: Date | null;
+  name: string;
+  redirectUris: string[];
+  grants: string[];
+  scopes: string[];
+  requirePkce: boolean;
+  allowImplicit: boolean;
+  refreshRotation: RefreshRotation;
+  accessTokenTtl: number | null;
+  refreshTokenTtl: number | null;
+  skipConsent: boolean;
+  alexaVendorId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const isPublicClient = (c: OAuthClient) => c.secretHash === null;
+
+export type ClientFields = Omit<OAuthClient, 'id' | 'createdAt' | 'updatedAt' | 'previousSecretHash' | 'previousSecretExpiresAt'>;
+
+interface ClientRow {
+  id: number;
+  client_id: string;
+  secret_hash: string | null;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Date | null;
+  name: string;
+  redirect_uris: string[];
+  grants: string[];
+  scopes: string[];
+  require_pkce: boolean;
+  allow_implicit: boolean;
+  refresh_rotation: RefreshRotation;
+  access_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+  skip_consent: boolean;
+  alexa_vendor_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const toClient = (r: ClientRow): OAuthClient => ({
+  id: Number(r.id),
+  clientId: r.client_id,
+  secretHash: r.secret_hash,
+  previousSecretHash: r.previous_secret_hash,
+  previousSecretExpiresAt: r.previous_secret_expires_at,
+  name: r.name,
+  redirectUris: r.redirect_uris,
+  grants: r.grants,
+  scopes: r.scopes,
+  requirePkce: r.require_pkce,
+  allowImplicit: r.allow_implicit,
+  refreshRotation: r.refresh_rotation,
+  accessTokenTtl: r.access_token_ttl,
+  refreshTokenTtl: r.refresh_token_ttl,
+  skipConsent: r.skip_consent,
+  alexaVendorId: r.alexa_vendor_id,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+function toRow(f: Partial<ClientFields>): Partial<ClientRow> {
+  const row: Partial<ClientRow> = {};
+  if (f.clientId !== undefined) row.client_id = f.clientId;
+  if (f.secretHash !== undefined) row.secret_hash = f.secretHash;
+  if (f.name !== undefined) row.name = f.name;
+  if (f.redirectUris !== undefined) row.redirect_uris = f.redirectUris;
+  if (f.grants !== undefined) row.grants = f.grants;
+  if (f.scopes !== undefined) row.scopes = f.scopes;
+  if (f.requirePkce !== undefined) row.require_pkce = f.requirePkce;
+  if (f.allowImplicit !== undefined) row.allow_implicit = f.allowImplicit;
+  if (f.refreshRotation !== undefined) row.refresh_rotation = f.refreshRotation;
+  if (f.accessTokenTtl !== undefined) row.access_token_ttl = f.accessTokenTtl;
+  if (f.refreshTokenTtl !== undefined) row.refresh_token_ttl = f.refreshTokenTtl;
+  if (f.skipConsent !== undefined) row.skip_consent = f.skipConsent;
+  if (f.alexaVendorId !== undefined) row.alexa_vendor_id = f.alexaVendorId;
+  return row;
+}
+
+export class ClientRepository {
+  constructor(private readonly db: Knex) {}
+
+  async create(fields: ClientFields, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient> {
+    const [row] = await trx<ClientRow>('oauth_clients').insert(toRow(fields)).returning('*');
+    return toClient(row as ClientRow);
+  }
+
+  async findByClientId(clientId: string, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient | undefined> {
+    const row = await trx<ClientRow>('oauth_clients').where({ client_id: clientId }).first();
+    return row ? toClient(row) : undefined;
+  }
+
+  async findById(id: number, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient | undefined> {
+    const row = await trx<ClientRow>('oauth_clients').where({ id }).first();
+    return row ? toClient(row) : undefined;
+  }
+
+  async findByAlexaVendorId(vendorId: string, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient | undefined> {
+    const row = await trx<ClientRow>('oauth_clients').where({ alexa_vendor_id: vendorId }).orderBy('id').first();
+    return row ? toClient(row) : undefined;
+  }
+
+  async list(): Promise<OAuthClient[]> {
+    return (await this.db<ClientRow>('oauth_clients').orderBy('id')).map(toClient);
+  }
+
+  async update(id: number, fields: Partial<ClientFields>, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient | undefined> {
+    const [row] = await trx<ClientRow>('oauth_clients')
+      .where({ id })
+      .update({ ...toRow(fields), updated_at: trx.fn.now() as unknown as Date })
+      .returning('*');
+    return row ? toClient(row as ClientRow) : undefined;
+  }
+
+  /** New secret now; the previous one keeps working until `previousValidUntil` (or not at all). */
+  async rotateSecret(id: number, secretHash: string, previousValidUntil: Date | null): Promise<OAuthClient | undefined> {
+    const [row] = await this.db<ClientRow>('oauth_clients')
+      .where({ id })
+      .update({
+        previous_secret_hash: previousValidUntil ? this.db.ref('secret_hash') : null,
+        previous_secret_expires_at: previousValidUntil,
+        secret_hash: secretHash,
+        updated_at: this.db.fn.now(),
+      } as never)
+      .returning('*');
+    return row ? toClient(row as ClientRow) : undefined;
+  }
+
+  async delete(id: number): Promise<boolean> {
+    return (await this.db('oauth_clients').where({ id }).delete()) > 0;
+  }
+}

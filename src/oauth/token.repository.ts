@@ -1,0 +1,221 @@
+import { Knex } from 'knex';
+import { AccessTokenInfo } from './bearer';
+
+type Db = Knex | Knex.Transaction;
+
+export interface AuthorizationCode {
+  id: number;
+  grantId: number;
+  clientId: number;
+  userId: number;
+  redirectUri: string;
+  redirectUriInRequest: boolean;
+  scope: string[];
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  expiresAt: Date;
+  consumedAt: Date | null;
+  grantRevokedAt: Date | null;
+  userDisabledAt: Date | null;
+}
+
+export interface RefreshToken {
+  id: number;
+  grantId: number;
+  clientId: number;
+  userId: number;
+  authorizationCodeId: number | null;
+  scope: string[];
+  expiresAt: Date | null;
+  rotatedAt: Date | null;
+  revokedAt: Date | null;
+  grantRevokedAt: Date | null;
+  userDisabledAt: Date | null;
+}
+
+export interface NewAccessToken {
+  tokenHash: string;
+  grantId: number;
+  refreshTokenId: number | null;
+  authorizationCodeId: number | null;
+  scope: string[];
+  expiresAt: Date;
+}
+
+export interface NewRefreshToken {
+  tokenHash: string;
+  grantId: number;
+  authorizationCodeId: number | null;
+  scope: string[];
+  expiresAt: Date | null;
+}
+
+/** Codes and tokens, always looked up by the SHA-256 hash of the presented value. */
+export class TokenRepository {
+  constructor(private readonly db: Knex) {}
+
+  async insertCode(
+    c: { codeHash: string; grantId: number; redirectUri: string; redirectUriInRequest: boolean; scope: string[]; codeChallenge: string | null; codeChallengeMethod: string | null; expiresAt: Date },
+    trx: Db = this.db,
+  ): Promise<number> {
+    const [row] = await trx('oauth_authorization_codes')
+      .insert({
+        code_hash: c.codeHash,
+        grant_id: c.grantId,
+        redirect_uri: c.redirectUri,
+        redirect_uri_in_request: c.redirectUriInRequest,
+        scope: c.scope,
+        code_challenge: c.codeChallenge,
+        code_challenge_method: c.codeChallengeMethod,
+        expires_at: c.expiresAt,
+      })
+      .returning('id');
+    return Number((row as { id: number }).id);
+  }
+
+  /** Locks the code's row (FOR UPDATE): of N parallel redemptions exactly one sees it unconsumed. */
+  async findCodeForUpdate(codeHash: string, trx: Knex.Transaction): Promise<AuthorizationCode | undefined> {
+    const { rows } = await trx.raw<{ rows: Array<Record<string, unknown>> }>(
+      `SELECT ac.*, g.client_id AS g_client_id, g.user_id AS g_user_id, g.revoked_at AS g_revoked_at, u.disabled_at AS u_disabled_at
+         FROM oauth_authorization_codes ac
+         JOIN oauth_grants g ON g.id = ac.grant_id
+         JOIN users u ON u.id = g.user_id
+        WHERE ac.code_hash = ?
+        FOR UPDATE OF ac`,
+      [codeHash],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      id: Number(r.id),
+      grantId: Number(r.grant_id),
+      clientId: Number(r.g_client_id),
+      userId: Number(r.g_user_id),
+      redirectUri: r.redirect_uri as string,
+      redirectUriInRequest: r.redirect_uri_in_request as boolean,
+      scope: r.scope as string[],
+      codeChallenge: r.code_challenge as string | null,
+      codeChallengeMethod: r.code_challenge_method as string | null,
+      expiresAt: r.expires_at as Date,
+      consumedAt: r.consumed_at as Date | null,
+      grantRevokedAt: r.g_revoked_at as Date | null,
+      userDisabledAt: r.u_disabled_at as Date | null,
+    };
+  }
+
+  async consumeCode(id: number, trx: Db): Promise<void> {
+    await trx('oauth_authorization_codes').where({ id }).update({ consumed_at: trx.fn.now() });
+  }
+
+  /** A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2). */
+  async revokeIssuedFromCode(codeId: number, trx: Db): Promise<void> {
+    await trx('oauth_access_tokens').where({ authorization_code_id: codeId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+    await trx('oauth_refresh_tokens').where({ authorization_code_id: codeId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  }
+
+  async insertAccessToken(t: NewAccessToken, trx: Db = this.db): Promise<number> {
+    const [row] = await trx('oauth_access_tokens')
+      .insert({
+        token_hash: t.tokenHash,
+        grant_id: t.grantId,
+        refresh_token_id: t.refreshTokenId,
+        authorization_code_id: t.authorizationCodeId,
+        scope: t.scope,
+        expires_at: t.expiresAt,
+      })
+      .returning('id');
+    return Number((row as { id: number }).id);
+  }
+
+  async insertRefreshToken(t: NewRefreshToken, trx: Db = this.db): Promise<number> {
+    const [row] = await trx('oauth_refresh_tokens')
+      .insert({ token_hash: t.tokenHash, grant_id: t.grantId, authorization_code_id: t.authorizationCodeId, scope: t.scope, expires_at: t.expiresAt })
+      .returning('id');
+    return Number((row as { id: number }).id);
+  }
+
+  private static toRefresh(r: Record<string, unknown>): RefreshToken {
+    return {
+      id: Number(r.id),
+      grantId: Number(r.grant_id),
+      clientId: Number(r.g_client_id),
+      userId: Number(r.g_user_id),
+      authorizationCodeId: r.authorization_code_id === null ? null : Number(r.authorization_code_id),
+      scope: r.scope as string[],
+      expiresAt: r.expires_at as Date | null,
+      rotatedAt: r.rotated_at as Date | null,
+      revokedAt: r.revoked_at as Date | null,
+      grantRevokedAt: r.g_revoked_at as Date | null,
+      userDisabledAt: r.u_disabled_at as Date | null,
+    };
+  }
+
+  async findRefreshToken(tokenHash: string, trx: Db = this.db, forUpdate = false): Promise<RefreshToken | undefined> {
+    const { rows } = await trx.raw<{ rows: Array<Record<string, unknown>> }>(
+      `SELECT rt.*, g.client_id AS g_client_id, g.user_id AS g_user_id, g.revoked_at AS g_revoked_at, u.disabled_at AS u_disabled_at
+         FROM oauth_refresh_tokens rt
+         JOIN oauth_grants g ON g.id = rt.grant_id
+         JOIN users u ON u.id = g.user_id
+        WHERE rt.token_hash = ?${forUpdate ? ' FOR UPDATE OF rt' : ''}`,
+      [tokenHash],
+    );
+    return rows[0] ? TokenRepository.toRefresh(rows[0]) : undefined;
+  }
+
+  async markRotated(id: number, replacedById: number, trx: Db): Promise<void> {
+    await trx('oauth_refresh_tokens').where({ id }).update({ rotated_at: trx.fn.now(), replaced_by_id: replacedById });
+  }
+
+  /** The access token's info if it is live: one indexed lookup by hash, joined with its grant. */
+  async findLiveAccessToken(tokenHash: string): Promise<AccessTokenInfo | undefined> {
+    const { rows } = await this.db.raw<{ rows: Array<Record<string, unknown>> }>(
+      `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.scope, t.expires_at
+         FROM oauth_access_tokens t
+         JOIN oauth_grants g ON g.id = t.grant_id
+         JOIN oauth_clients c ON c.id = g.client_id
+         JOIN users u ON u.id = g.user_id
+        WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > now()
+          AND g.revoked_at IS NULL AND u.disabled_at IS NULL`,
+      [tokenHash],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      tokenId: Number(r.id),
+      grantId: Number(r.grant_id),
+      userId: Number(r.user_id),
+      clientId: r.client_id as string,
+      scope: r.scope as string[],
+      expiresAt: r.expires_at as Date,
+    };
+  }
+
+  /** For revocation and introspection: which grant and client a token belongs to, live or not. */
+  async findAccessTokenOwner(tokenHash: string): Promise<{ id: number; grantId: number; clientId: number } | undefined> {
+    const row = await this.db('oauth_access_tokens as t')
+      .join('oauth_grants as g', 'g.id', 't.grant_id')
+      .where('t.token_hash', tokenHash)
+      .first('t.id', 't.grant_id', 'g.client_id');
+    return row ? { id: Number(row.id), grantId: Number(row.grant_id), clientId: Number(row.client_id) } : undefined;
+  }
+
+  async revokeAccessToken(id: number, trx: Db = this.db): Promise<void> {
+    await trx('oauth_access_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  }
+
+  /** Removes what can never be used again; safe while serving. */
+  async deleteExpired(now = new Date()): Promise<{ codes: number; accessTokens: number; refreshTokens: number }> {
+    const dayAgo = new Date(now.getTime() - 24 * 3600 * 1000);
+    const codes = await this.db('oauth_authorization_codes').where('expires_at', '<', dayAgo).delete();
+    const accessTokens = await this.db('oauth_access_tokens')
+      .where('expires_at', '<', now)
+      .orWhere('revoked_at', '<', dayAgo)
+      .delete();
+    const refreshTokens = await this.db('oauth_refresh_tokens')
+      .where('expires_at', '<', now)
+      .orWhere('revoked_at', '<', dayAgo)
+      .orWhereIn('grant_id', this.db('oauth_grants').select('id').whereNotNull('revoked_at'))
+      .delete();
+    return { codes, accessTokens, refreshTokens };
+  }
+}
