@@ -20,7 +20,6 @@ export async function up(knex: Knex): Promise<void> {
     t.text('refresh_rotation').notNullable().defaultTo('off');
     t.integer('access_token_ttl'); // seconds; NULL = server default
     t.integer('refresh_token_ttl'); // seconds; NULL = server default, 0 = never expires
-    t.boolean('skip_consent').notNullable().defaultTo(false);
     t.text('alexa_vendor_id');
     t.timestamps(true, true);
   });
@@ -40,6 +39,19 @@ export async function up(knex: Knex): Promise<void> {
   });
   // One live link per user and client.
   await knex.raw('CREATE UNIQUE INDEX oauth_grants_live_key ON oauth_grants (user_id, client_id) WHERE revoked_at IS NULL');
+
+  // A validated authorization request waiting for the user's decision. It stays on the server; the
+  // consent form posts only its opaque id (hashed here), and it is consumed exactly once.
+  await knex.schema.createTable('oauth_consent_requests', (t) => {
+    t.bigIncrements('id').primary();
+    t.text('id_hash').notNullable().unique();
+    t.bigInteger('user_id').notNullable().references('users.id').onDelete('CASCADE');
+    t.bigInteger('client_id').notNullable().references('oauth_clients.id').onDelete('CASCADE');
+    t.jsonb('request').notNullable();
+    t.timestamp('expires_at', { useTz: true }).notNullable().index();
+    t.timestamp('used_at', { useTz: true });
+    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+  });
 
   await knex.schema.createTable('oauth_authorization_codes', (t) => {
     t.bigIncrements('id').primary();
@@ -88,7 +100,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['oauth_access_tokens', 'oauth_refresh_tokens', 'oauth_authorization_codes', 'oauth_grants', 'oauth_clients']) {
+  for (const table of ['oauth_access_tokens', 'oauth_refresh_tokens', 'oauth_authorization_codes', 'oauth_consent_requests', 'oauth_grants', 'oauth_clients']) {
     await knex.schema.dropTable(table);
   }
 }

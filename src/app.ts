@@ -5,10 +5,15 @@ import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
 import { csrfProtection } from './http/csrf';
-import { errorHandler, notFound } from './http/error-handler';
+import { errorHandler, notFound, wantsJson } from './http/error-handler';
 import { requestLogger } from './http/request-logger';
 import { securityHeaders } from './http/security-headers';
 import { PUBLIC_DIR, VIEWS_DIR } from './lib/paths';
+import { adminClientRoutes } from './oauth/admin-clients.routes';
+import { authorizeRoutes } from './oauth/authorize.routes';
+import { connectionsRoutes } from './oauth/connections.routes';
+import { metadataRoutes } from './oauth/metadata.routes';
+import { tokenRoutes } from './oauth/token.routes';
 import { Services } from './services';
 
 export interface AppDeps {
@@ -33,6 +38,17 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.use(healthRoutes(knex));
 
+  // Machine endpoints: JSON, no cookies, no session.
+  app.use(metadataRoutes(config.publicUrl));
+  app.use(
+    tokenRoutes({
+      clients: services.clientService,
+      tokens: services.tokenService,
+      accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
+      issuer: config.publicUrl,
+    }),
+  );
+
   // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
   const browser = Router();
   browser.use(sessionMiddleware({ knex, secret: config.sessionSecret, secure: config.cookieSecure, ttlSeconds: config.sessionTtlSeconds }));
@@ -40,8 +56,12 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(csrfProtection);
   browser.use(loadUser(services.users));
   browser.use(authRoutes(services.auth));
+  browser.use(authorizeRoutes(services.authorize));
+  browser.use(connectionsRoutes(knex, services.grants));
+  browser.use(adminClientRoutes(services.clients, services.clientService));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));
-  app.use(browser);
+  // JSON paths never get a session (an unknown /api path is a JSON 404, with no cookie).
+  app.use((req, res, next) => (wantsJson(req) ? next() : browser(req, res, next)));
 
   app.use(notFound);
   app.use(errorHandler);

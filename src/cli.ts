@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { clientCommands } from './cli/client.commands';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
 import { userCommands } from './cli/user.commands';
@@ -15,7 +16,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...dbCommands];
+export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -7,9 +7,13 @@ import { UserRepository } from './auth/user.repository';
 import { Config } from './config/config';
 import { DbAccessTokenValidator } from './oauth/access-token.validator';
 import { createBearerAuth } from './oauth/bearer';
+import { AuthorizeService } from './oauth/authorize.service';
 import { ClientRepository } from './oauth/client.repository';
+import { ClientService } from './oauth/client.service';
+import { ConsentRepository } from './oauth/consent.repository';
 import { GrantRepository } from './oauth/grant.repository';
 import { TokenRepository } from './oauth/token.repository';
+import { TokenService } from './oauth/token.service';
 
 /** Repositories and services of one process, built from config and the knex pool. */
 export function createServices(config: Config, knex: Knex) {
@@ -21,8 +25,12 @@ export function createServices(config: Config, knex: Knex) {
   const grants = new GrantRepository(knex);
   const tokens = new TokenRepository(knex);
   const accounts = new AccountService(knex, users, grants);
+  const consents = new ConsentRepository(knex);
   const bearer = createBearerAuth(new DbAccessTokenValidator(tokens));
-  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, bearer };
+  const clientService = new ClientService(clients);
+  const tokenService = new TokenService(knex, tokens, grants, config.tokens);
+  const authorize = new AuthorizeService(knex, clients, grants, consents, tokenService);
+  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -17,7 +17,6 @@ export interface OAuthClient {
   refreshRotation: RefreshRotation;
   accessTokenTtl: number | null;
   refreshTokenTtl: number | null;
-  skipConsent: boolean;
   alexaVendorId: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -42,7 +41,6 @@ interface ClientRow {
   refresh_rotation: RefreshRotation;
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
-  skip_consent: boolean;
   alexa_vendor_id: string | null;
   created_at: Date;
   updated_at: Date;
@@ -63,7 +61,6 @@ export const toClient = (r: ClientRow): OAuthClient => ({
   refreshRotation: r.refresh_rotation,
   accessTokenTtl: r.access_token_ttl,
   refreshTokenTtl: r.refresh_token_ttl,
-  skipConsent: r.skip_consent,
   alexaVendorId: r.alexa_vendor_id,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -82,7 +79,6 @@ function toRow(f: Partial<ClientFields>): Partial<ClientRow> {
   if (f.refreshRotation !== undefined) row.refresh_rotation = f.refreshRotation;
   if (f.accessTokenTtl !== undefined) row.access_token_ttl = f.accessTokenTtl;
   if (f.refreshTokenTtl !== undefined) row.refresh_token_ttl = f.refreshTokenTtl;
-  if (f.skipConsent !== undefined) row.skip_consent = f.skipConsent;
   if (f.alexaVendorId !== undefined) row.alexa_vendor_id = f.alexaVendorId;
   return row;
 }

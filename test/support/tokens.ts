@@ -22,7 +22,6 @@ export async function issueAccessToken(
     refreshRotation: 'off',
     accessTokenTtl: null,
     refreshTokenTtl: null,
-    skipConsent: false,
     alexaVendorId: null,
   });
   const grant = await ctx.services.grants.upsertLive(opts.userId, client.id, scope);

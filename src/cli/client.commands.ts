@@ -1,0 +1,220 @@
+import { OAuthClient } from '../oauth/client.repository';
+import { alexaRedirectUris, ClientService } from '../oauth/client.service';
+import { parseScopeString } from '../oauth/scopes';
+import { NotFoundError, ValidationError } from '../lib/errors';
+import { CliContext, Command, requireString, UsageError } from './command';
+
+export const clientJson = (c: OAuthClient) => ({
+  id: c.id,
+  client_id: c.clientId,
+  name: c.name,
+  public: c.secretHash === null,
+  redirect_uris: c.redirectUris,
+  scopes: c.scopes,
+  require_pkce: c.requirePkce,
+  implicit: c.allowImplicit,
+  refresh_rotation: c.refreshRotation,
+  access_token_ttl: c.accessTokenTtl,
+  refresh_token_ttl: c.refreshTokenTtl,
+});
+
+const ttlOption = (v: unknown, name: string): number | null | undefined => {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`--${name} must be a number of seconds`);
+  return Number(v);
+};
+
+async function findClient(ctx: CliContext, clientId: string): Promise<OAuthClient> {
+  const client = await ctx.services.clients.findByClientId(clientId);
+  if (!client) throw new NotFoundError(`No client with client_id ${clientId}`);
+  return client;
+}
+
+const clientsCreate: Command = {
+  name: 'clients:create',
+  summary: 'Register an OAuth client (the secret is printed once)',
+  usage:
+    'clients:create --name N --redirect-uri U [--redirect-uri U2 ...] [--scope "read write"] [--public] [--require-pkce] [--implicit] [--rotation off|rotate] [--access-token-ttl S] [--refresh-token-ttl S] [--json]',
+  options: {
+    name: { type: 'string' },
+    'redirect-uri': { type: 'string', multiple: true },
+    scope: { type: 'string' },
+    public: { type: 'boolean' },
+    'require-pkce': { type: 'boolean' },
+    implicit: { type: 'boolean' },
+    rotation: { type: 'string' },
+    'access-token-ttl': { type: 'string' },
+    'refresh-token-ttl': { type: 'string' },
+  },
+  async run(ctx, { values }) {
+    const rotation = values.rotation ?? 'off';
+    if (rotation !== 'off' && rotation !== 'rotate') throw new UsageError('--rotation must be off or rotate');
+    const { client, clientSecret } = await ctx.services.clientService.create({
+      name: requireString(values, 'name'),
+      redirectUris: (values['redirect-uri'] as string[] | undefined) ?? [],
+      scopes: values.scope !== undefined ? parseScopeString(String(values.scope)) : undefined,
+      isPublic: values.public === true,
+      requirePkce: values['require-pkce'] === true,
+      allowImplicit: values.implicit === true,
+      refreshRotation: rotation,
+      accessTokenTtl: ttlOption(values['access-token-ttl'], 'access-token-ttl'),
+      refreshTokenTtl: ttlOption(values['refresh-token-ttl'], 'refresh-token-ttl'),
+    });
+    ctx.out(
+      [
+        `Created client "${client.name}"`,
+        `  client_id:     ${client.clientId}`,
+        clientSecret ? `  client_secret: ${clientSecret}   (shown once: store it now)` : '  public client: no secret, PKCE required',
+      ].join('\n'),
+      { ...clientJson(client), client_secret: clientSecret ?? null },
+    );
+  },
+};
+
+const clientsList: Command = {
+  name: 'clients:list',
+  summary: 'List OAuth clients',
+  usage: 'clients:list [--json]',
+  options: {},
+  async run(ctx) {
+    const clients = await ctx.services.clients.list();
+    ctx.out(
+      clients.length
+        ? clients.map((c) => `${c.clientId}  ${c.name}  [${c.scopes.join(' ')}] rotation=${c.refreshRotation}${c.secretHash === null ? ' public' : ''}\n    ${c.redirectUris.join('\n    ')}`).join('\n')
+        : 'No clients yet.',
+      clients.map(clientJson),
+    );
+  },
+};
+
+const clientsRotateSecret: Command = {
+  name: 'clients:rotate-secret',
+  summary: 'Issue a new client secret (the old one keeps working for 24 hours unless --immediately)',
+  usage: 'clients:rotate-secret --client-id ID [--immediately] [--json]',
+  options: { 'client-id': { type: 'string' }, immediately: { type: 'boolean' } },
+  async run(ctx, { values }) {
+    const client = await findClient(ctx, requireString(values, 'client-id'));
+    const rotated = await ctx.services.clientService.rotateSecret(client.id, { immediately: values.immediately === true });
+    ctx.out(`New client_secret for ${client.clientId}: ${rotated.clientSecret}   (shown once)`, { client_id: client.clientId, client_secret: rotated.clientSecret });
+  },
+};
+
+const clientsDelete: Command = {
+  name: 'clients:delete',
+  summary: 'Delete a client and every link, code and token issued to it',
+  usage: 'clients:delete --client-id ID [--json]',
+  options: { 'client-id': { type: 'string' } },
+  async run(ctx, { values }) {
+    const client = await findClient(ctx, requireString(values, 'client-id'));
+    await ctx.services.clients.delete(client.id);
+    ctx.out(`Deleted client ${client.clientId} (${client.name})`, { client_id: client.clientId, deleted: true });
+  },
+};
+
+const tokensCleanup: Command = {
+  name: 'tokens:cleanup',
+  summary: 'Remove expired codes, tokens, consent requests, sessions and login counters (safe while serving)',
+  usage: 'tokens:cleanup [--json]',
+  options: {},
+  async run(ctx) {
+    const removed = await ctx.services.tokens.deleteExpired();
+    const consents = await ctx.services.consents.deleteExpired();
+    const sessions = await ctx.knex('sessions').where('expires_at', '<', new Date()).delete();
+    const throttles = await ctx.services.throttles.deleteExpired(ctx.config.throttle.windowSeconds);
+    const result = { codes: removed.codes, access_tokens: removed.accessTokens, refresh_tokens: removed.refreshTokens, consent_requests: consents, sessions, login_throttles: throttles };
+    ctx.out(Object.entries(result).map(([k, v]) => `${k}: ${v} removed`).join('\n'), result);
+  },
+};
+
+/** What the Alexa Developer Console's account-linking form asks for, field by field. */
+export function alexaConsoleValues(baseUrl: string, client: OAuthClient, clientSecret: string, accessTokenTtl: number) {
+  return {
+    authorization_grant_type: 'Auth Code Grant',
+    authorization_uri: `${baseUrl}/oauth/authorize`,
+    access_token_uri: `${baseUrl}/oauth/token`,
+    client_id: client.clientId,
+    client_secret: clientSecret,
+    authentication_scheme: 'HTTP Basic (Recommended)',
+    scopes: client.scopes,
+    domain_list: [] as string[],
+    default_access_token_expiration_time: accessTokenTtl,
+    alexa_redirect_urls: client.redirectUris,
+  };
+}
+
+const alexaSetup: Command = {
+  name: 'alexa:setup',
+  summary: 'Create or update the Alexa client for a vendor ID and print every value for the Alexa Developer Console',
+  usage: 'alexa:setup --vendor-id V --base-url https://your-host [--name N] [--allow-http] [--json]',
+  options: { 'vendor-id': { type: 'string' }, 'base-url': { type: 'string' }, name: { type: 'string' }, 'allow-http': { type: 'boolean' } },
+  async run(ctx, { values }) {
+    const vendorId = requireString(values, 'vendor-id').trim();
+    if (!/^[A-Za-z0-9]{4,64}$/.test(vendorId)) throw new ValidationError('--vendor-id must be the letters and digits of your Amazon vendor ID (Alexa console > Settings)');
+    const baseUrl = requireString(values, 'base-url').trim().replace(/\/+$/, '');
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      throw new ValidationError('--base-url must be an absolute URL such as https://auth.example.com');
+    }
+    if (url.search || url.hash) throw new ValidationError('--base-url must not have a query or fragment');
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && values['allow-http'] === true)) {
+      throw new ValidationError('--base-url must use https (Alexa requires HTTPS on port 443). For a local test only, add --allow-http.');
+    }
+    const service: ClientService = ctx.services.clientService;
+    const existing = await ctx.services.clients.findByAlexaVendorId(vendorId);
+    const name = (values.name as string | undefined) ?? existing?.name ?? 'Alexa';
+    const redirectUris = [...new Set([...alexaRedirectUris(vendorId), ...(existing?.redirectUris ?? [])])];
+    let client: OAuthClient;
+    let clientSecret: string;
+    if (existing) {
+      // Keep the client (and every linked user); add any missing redirect URL; issue a new secret
+      // because the old one cannot be shown again. The old secret keeps working for 24 hours.
+      client = await service.update(existing.id, {
+        name,
+        redirectUris,
+        scopes: existing.scopes,
+        requirePkce: existing.requirePkce,
+        allowImplicit: existing.allowImplicit,
+        refreshRotation: existing.refreshRotation,
+        accessTokenTtl: existing.accessTokenTtl,
+        refreshTokenTtl: existing.refreshTokenTtl,
+        alexaVendorId: vendorId,
+      });
+      clientSecret = (await service.rotateSecret(existing.id)).clientSecret;
+    } else {
+      const created = await service.create({ name, redirectUris, refreshRotation: 'off', alexaVendorId: vendorId });
+      client = created.client;
+      clientSecret = created.clientSecret!;
+    }
+    const ttl = client.accessTokenTtl ?? ctx.config.tokens.accessTokenTtlSeconds;
+    const v = alexaConsoleValues(baseUrl, client, clientSecret, ttl);
+    ctx.out(
+      [
+        `${existing ? 'Updated' : 'Created'} the Alexa client "${client.name}" for vendor ${vendorId}.`,
+        '',
+        'In the Alexa Developer Console: your skill > Build > Tools > Account Linking, fill in:',
+        `  Authorization Grant Type:            ${v.authorization_grant_type}`,
+        `  Your Web Authorization URI:          ${v.authorization_uri}`,
+        `  Access Token URI:                    ${v.access_token_uri}`,
+        `  Your Client ID:                      ${v.client_id}`,
+        `  Your Secret:                         ${v.client_secret}`,
+        `                                       (shown once; ${existing ? 'the previous secret keeps working for 24 hours' : 'only its hash is stored'})`,
+        `  Your Authentication Scheme:          ${v.authentication_scheme}`,
+        `  Scope:                               ${v.scopes.join(', ')}   (add each as its own entry)`,
+        '  Domain List:                         (leave empty: the login page loads nothing from other domains)',
+        `  Default Access Token Expiration Time: ${v.default_access_token_expiration_time}   (seconds; we always send expires_in too)`,
+        '',
+        'Alexa Redirect URLs (registered on the client, compared exactly):',
+        ...v.alexa_redirect_urls.map((u) => `  ${u}`),
+        '',
+        url.protocol === 'https:'
+          ? 'Serve these URLs over HTTPS on port 443 with a full certificate chain from a public CA (TLS 1.2 allowed).'
+          : 'WARNING: plain http is for local testing only; Alexa will refuse to link against it.',
+      ].join('\n'),
+      v,
+    );
+  },
+};
+
+export const clientCommands = [clientsCreate, clientsList, clientsRotateSecret, clientsDelete, alexaSetup, tokensCleanup];

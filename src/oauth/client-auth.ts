@@ -1,0 +1,70 @@
+import { Request } from 'express';
+import { oauthErrors } from '../lib/errors';
+import { OAuthClient } from './client.repository';
+import { ClientService } from './client.service';
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string | undefined;
+  method: 'client_secret_basic' | 'client_secret_post' | 'none';
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
+function formDecode(value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '));
+}
+
+/** The body of an OAuth endpoint: flat string parameters only (a repeated one is invalid_request). */
+export function flatBody(req: Request): Record<string, string> {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (typeof value !== 'string') throw oauthErrors.invalidRequest(`The parameter "${key.slice(0, 40)}" must be sent once.`);
+    if (value.length > 4096) throw oauthErrors.invalidRequest(`The parameter "${key.slice(0, 40)}" is too long.`);
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Reads client credentials from HTTP Basic or the body, never both (RFC 6749 §2.3), never from
+ * the query string. A malformed Basic header is invalid_client.
+ */
+export function extractClientCredentials(req: Request, body: Record<string, string>): ClientCredentials {
+  const query = (req.query ?? {}) as Record<string, unknown>;
+  if ('client_secret' in query) throw oauthErrors.invalidRequest('Client credentials must not be sent in the URL.');
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const match = /^basic +([A-Za-z0-9+/=._~-]*) *$/i.exec(header);
+    if (!match) throw oauthErrors.invalidClient('Unsupported client authentication; use HTTP Basic.');
+    const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw oauthErrors.invalidClient('Malformed HTTP Basic credentials.');
+    let clientId: string;
+    let clientSecret: string;
+    try {
+      clientId = formDecode(decoded.slice(0, colon));
+      clientSecret = formDecode(decoded.slice(colon + 1));
+    } catch {
+      throw oauthErrors.invalidClient('Malformed HTTP Basic credentials.');
+    }
+    if (body.client_secret !== undefined) {
+      throw oauthErrors.invalidRequest('Use one client authentication method: HTTP Basic or client_secret in the body, not both.');
+    }
+    if (body.client_id !== undefined && body.client_id !== clientId) {
+      throw oauthErrors.invalidRequest('The client_id in the body differs from the one in HTTP Basic.');
+    }
+    return { clientId, clientSecret, method: 'client_secret_basic' };
+  }
+  if (!body.client_id) throw oauthErrors.invalidClient('Client authentication is required.');
+  if (body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret, method: 'client_secret_post' };
+  return { clientId: body.client_id, clientSecret: undefined, method: 'none' };
+}
+
+/** Authenticates the calling client or throws 401 invalid_client (same answer for every failure). */
+export async function authenticateClient(req: Request, body: Record<string, string>, clients: ClientService): Promise<OAuthClient> {
+  const creds = extractClientCredentials(req, body);
+  const client = await clients.authenticate(creds.clientId, creds.clientSecret);
+  if (!client) throw oauthErrors.invalidClient();
+  return client;
+}

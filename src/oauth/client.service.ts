@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { parseInput } from '../auth/auth.service';
+import { randomToken, safeEqual, sha256, TOKEN_PREFIX } from '../lib/crypto';
+import { NotFoundError } from '../lib/errors';
+import { ClientFields, ClientRepository, OAuthClient, RefreshRotation } from './client.repository';
+import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, parseScopeString, sortScopes } from './scopes';
+
+export const OOB_REDIRECT_URI = 'urn:ietf:wg:oauth:2.0:oob';
+
+/** The three regional redirect URLs Alexa uses for a vendor (alexa.md): registered and compared exactly. */
+export function alexaRedirectUris(vendorId: string): string[] {
+  return [
+    `https://pitangui.amazon.com/api/skill/link/${vendorId}`,
+    `https://layla.amazon.com/api/skill/link/${vendorId}`,
+    `https://alexa.amazon.co.jp/api/skill/link/${vendorId}`,
+  ];
+}
+
+/**
+ * A redirect URI we accept at registration: https, http only on a loopback host (development),
+ * or the out-of-band URN for trying the flow by hand. No fragment (RFC 6749 §3.1.2).
+ */
+export function redirectUriProblem(uri: string): string | undefined {
+  if (uri === OOB_REDIRECT_URI) return undefined;
+  if (uri.length > 2000) return 'is too long';
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (u.hash || uri.includes('#')) return 'must not contain a fragment';
+  if (u.username || u.password) return 'must not contain credentials';
+  if (u.protocol === 'https:') return undefined;
+  if (u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return undefined;
+  return 'must use https (http is allowed only for localhost)';
+}
+
+const redirectUrisSchema = z
+  .array(z.string().trim())
+  .min(1, 'Register at least one redirect URI.')
+  .max(20, 'Register at most 20 redirect URIs.')
+  .superRefine((uris, ctx) => {
+    for (const uri of uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem) ctx.addIssue({ code: 'custom', message: `Redirect URI ${uri.slice(0, 100)} ${problem}.` });
+    }
+  })
+  .transform((uris) => [...new Set(uris)]);
+
+const scopesSchema = z
+  .array(z.string())
+  .min(1, 'Allow at least one scope.')
+  .superRefine((scopes, ctx) => {
+    for (const s of scopes) if (!isKnownScope(s)) ctx.addIssue({ code: 'custom', message: `Unknown scope "${s.slice(0, 40)}" (known: ${ALL_SCOPES.join(', ')}).` });
+  })
+  .transform((s) => sortScopes([...new Set(s)]));
+
+const ttl = (min: number) => z.number().int().min(min).max(10 * 365 * 24 * 3600).nullable();
+
+export const clientInputSchema = z.object({
+  name: z.string().trim().min(1, 'Give the client a name.').max(100, 'The name is too long.'),
+  redirectUris: redirectUrisSchema,
+  scopes: scopesSchema.default([...DEFAULT_SCOPES]),
+  isPublic: z.boolean().default(false),
+  requirePkce: z.boolean().default(false),
+  allowImplicit: z.boolean().default(false),
+  refreshRotation: z.enum(['off', 'rotate']).default('off'),
+  accessTokenTtl: ttl(360).default(null),
+  refreshTokenTtl: ttl(0).default(null),
+  alexaVendorId: z.string().nullable().default(null),
+});
+
+export type ClientInput = z.input<typeof clientInputSchema>;
+
+export interface CreatedClient {
+  client: OAuthClient;
+  /** Shown once; only its hash is stored. Undefined for a public client. */
+  clientSecret: string | undefined;
+}
+
+/** How long a rotated-out secret keeps working, so a running skill can be updated without downtime. */
+export const PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
+
+export class ClientService {
+  constructor(private readonly clients: ClientRepository) {}
+
+  async create(input: ClientInput): Promise<CreatedClient> {
+    const data = parseInput(clientInputSchema, input);
+    const clientSecret = data.isPublic ? undefined : randomToken(TOKEN_PREFIX.clientSecret);
+    const client = await this.clients.create({
+      ...this.fields(data),
+      // Unreserved characters only, so Basic encoding (RFC 6749 §2.3.1) cannot change it.
+      clientId: `lbc_${randomBytes(16).toString('base64url')}`,
+      secretHash: clientSecret ? sha256(clientSecret) : null,
+    });
+    return { client, clientSecret };
+  }
+
+  async update(id: number, input: ClientInput): Promise<OAuthClient> {
+    const existing = await this.clients.findById(id);
+    if (!existing) throw new NotFoundError('No such client.');
+    const data = parseInput(clientInputSchema, { ...input, isPublic: existing.secretHash === null });
+    const updated = await this.clients.update(id, this.fields(data));
+    return updated!;
+  }
+
+  private fields(data: z.output<typeof clientInputSchema>): Omit<ClientFields, 'clientId' | 'secretHash'> {
+    return {
+      name: data.name,
+      redirectUris: data.redirectUris,
+      grants: ['authorization_code', 'refresh_token', ...(data.allowImplicit ? ['implicit'] : [])],
+      scopes: data.scopes,
+      // PKCE is always required for public clients (security.md).
+      requirePkce: data.requirePkce || data.isPublic,
+      allowImplicit: data.allowImplicit,
+      refreshRotation: data.refreshRotation as RefreshRotation,
+      accessTokenTtl: data.accessTokenTtl,
+      refreshTokenTtl: data.refreshTokenTtl,
+      alexaVendorId: data.alexaVendorId,
+    };
+  }
+
+  /** A new secret, shown once. The previous one keeps working for a day unless `immediately`. */
+  async rotateSecret(id: number, opts: { immediately?: boolean } = {}): Promise<{ client: OAuthClient; clientSecret: string }> {
+    const existing = await this.clients.findById(id);
+    if (!existing) throw new NotFoundError('No such client.');
+    if (existing.secretHash === null) throw new NotFoundError('A public client has no secret to rotate.');
+    const clientSecret = randomToken(TOKEN_PREFIX.clientSecret);
+    const until = opts.immediately ? null : new Date(Date.now() + PREVIOUS_SECRET_GRACE_SECONDS * 1000);
+    const client = await this.clients.rotateSecret(id, sha256(clientSecret), until);
+    return { client: client!, clientSecret };
+  }
+
+  /**
+   * Client authentication (RFC 6749 §2.3.1). Secrets are server-generated with 256 bits of
+   * entropy, so a constant-time SHA-256 comparison is the right check (a slow hash here would cap
+   * Alexa's hourly refreshes). Unknown client and wrong secret are indistinguishable.
+   */
+  async authenticate(clientId: string, clientSecret: string | undefined): Promise<OAuthClient | undefined> {
+    const client = clientId.length <= 200 ? await this.clients.findByClientId(clientId) : undefined;
+    const presented = sha256(clientSecret ?? '');
+    if (!client) {
+      safeEqual(presented, sha256('unknown-client'));
+      return undefined;
+    }
+    if (client.secretHash === null) return clientSecret === undefined ? client : undefined; // public: no secret
+    if (clientSecret === undefined) return undefined;
+    if (safeEqual(presented, client.secretHash)) return client;
+    if (
+      client.previousSecretHash &&
+      client.previousSecretExpiresAt &&
+      client.previousSecretExpiresAt > new Date() &&
+      safeEqual(presented, client.previousSecretHash)
+    ) {
+      return client;
+    }
+    return undefined;
+  }
+}
+
+export const parseScopesInput = (value: string | undefined) => (value === undefined ? undefined : parseScopeString(value));

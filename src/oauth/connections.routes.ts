@@ -1,0 +1,33 @@
+import { Router } from 'express';
+import { Knex } from 'knex';
+import { requireLogin } from '../auth/session';
+import { noStore } from '../http/security-headers';
+import { NotFoundError } from '../lib/errors';
+import { GrantRepository } from './grant.repository';
+import { SCOPES, Scope } from './scopes';
+
+/** The user's connected apps: each live link with its scopes and dates, and a Revoke button. */
+export function connectionsRoutes(db: Knex, grants: GrantRepository): Router {
+  const router = Router();
+  router.use('/account/connections', requireLogin, noStore);
+
+  router.get('/account/connections', async (req, res) => {
+    const connections = await grants.listLiveForUser(req.user!.id);
+    res.render('connections', {
+      title: 'Connected apps',
+      connections: connections.map((c) => ({ ...c, scopes: c.scope.map((s) => SCOPES[s as Scope] ?? s) })),
+      revoked: req.query.revoked === '1',
+    });
+  });
+
+  router.post('/account/connections/:grantId/revoke', async (req, res) => {
+    const id = Number(req.params.grantId);
+    if (!Number.isSafeInteger(id) || id <= 0) throw new NotFoundError('No such connection.');
+    const grant = await grants.findById(id);
+    if (!grant || grant.userId !== req.user!.id || grant.revokedAt) throw new NotFoundError('No such connection.');
+    await db.transaction((trx) => grants.revoke(id, trx));
+    res.redirect(303, '/account/connections?revoked=1');
+  });
+
+  return router;
+}
