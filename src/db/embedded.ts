@@ -1,5 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { PgliteSessionQueue } from './pglite-session-queue';
 
 /**
  * The embedded PostgreSQL: PGlite in this process, served over a loopback socket so that knex
@@ -108,6 +109,8 @@ export async function startEmbedded(opts: {
       port: opts.port ?? 0,
       maxConnections: opts.maxConnections ?? 100,
     });
+    // Replace the socket server's query queue with one that keeps each connection's exchange whole.
+    (server as unknown as { queryQueue: PgliteSessionQueue }).queryQueue = new PgliteSessionQueue(db);
     await server.start();
     const port = Number(String(server.getServerConn()).split(':').pop());
     if (opts.publish) writeFileSync(publishedPath(dataDir), JSON.stringify({ pid: process.pid, port } satisfies Published));

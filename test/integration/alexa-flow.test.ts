@@ -22,7 +22,7 @@ describe('the flow Alexa performs', () => {
       scope: 'read write',
     });
     const api = bearerProbeApp(ctx);
-    const me = await request(api).get('/probe').set('Authorization', `Bearer ${tokens.access_token}`);
+    const me = await request(api).get('/api/probe').set('Authorization', `Bearer ${tokens.access_token}`);
     expect(me.status).toBe(200);
     expect(me.body.userId).toBe(user.id);
 
@@ -30,11 +30,11 @@ describe('the flow Alexa performs', () => {
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.expires_in).toBe(3600);
     expect(Number.isInteger(refreshed.body.expires_in)).toBe(true);
-    expect((await request(api).get('/probe').set('Authorization', `Bearer ${refreshed.body.access_token}`)).status).toBe(200);
+    expect((await request(api).get('/api/probe').set('Authorization', `Bearer ${refreshed.body.access_token}`)).status).toBe(200);
 
     const revoke = await request(ctx.app).post('/oauth/revoke').type('form').auth(alexa.client.clientId, alexa.client.clientSecret).send({ token: alexa.tokens!.refresh_token });
     expect(revoke.status).toBe(200);
-    expect((await request(api).get('/probe').set('Authorization', `Bearer ${refreshed.body.access_token}`)).status).toBe(401);
+    expect((await request(api).get('/api/probe').set('Authorization', `Bearer ${refreshed.body.access_token}`)).status).toBe(401);
     expect((await alexa.refresh()).body.error).toBe('invalid_grant');
   });
 

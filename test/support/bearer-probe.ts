@@ -7,7 +7,6 @@ export function bearerProbeApp(ctx: TestContext): Express {
   const app = express();
   app.get('/api/probe', ...ctx.services.bearer.requireScope('read'), (req, res) => res.json(req.auth));
   app.post('/api/probe', ...ctx.services.bearer.requireScope('write'), (req, res) => res.json(req.auth));
-  app.get('/probe', ...ctx.services.bearer.requireScope('read'), (req, res) => res.json(req.auth));
   app.use(errorHandler);
   return app;
 }

@@ -1,0 +1,292 @@
+import request from 'supertest';
+import { sha256 } from '../../src/lib/crypto';
+import { AlexaSimulator, createAlexaClient } from '../support/alexa';
+import { bearerProbeApp } from '../support/bearer-probe';
+import { createTestContext, createUser, TestContext } from '../support/context';
+
+let ctx: TestContext;
+beforeAll(() => {
+  ctx = createTestContext();
+});
+afterAll(() => ctx.close());
+
+/** A user who consented: Alexa holds a fresh code, not yet redeemed. */
+async function codeInHand(opts: { rotation?: 'off' | 'rotate'; pkce?: boolean; auth?: 'basic' | 'body' } = {}) {
+  const user = await createUser(ctx);
+  const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx, { rotation: opts.rotation }), { pkce: opts.pkce, auth: opts.auth });
+  const location = await alexa.openAndDecide(user);
+  return { user, alexa, code: location.searchParams.get('code')! };
+}
+
+async function linked(opts: { rotation?: 'off' | 'rotate' } = {}) {
+  const { user, alexa, code } = await codeInHand(opts);
+  expect((await alexa.exchange(code)).status).toBe(200);
+  return { user, alexa, tokens: alexa.tokens! };
+}
+
+const api = () => bearerProbeApp(ctx);
+const callApi = (token: string) => request(api()).get('/api/probe').set('Authorization', `Bearer ${token}`);
+
+describe('token endpoint: responses and client authentication', () => {
+  it('when a code is exchanged, then the answer has every field, an integer expires_in and is not cached', async () => {
+    const { alexa, code } = await codeInHand();
+    const res = await alexa.exchange(code);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers.pragma).toBe('no-cache');
+    expect(Object.keys(res.body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+    expect(res.body.token_type).toBe('Bearer');
+    expect(res.body.expires_in).toBe(3600);
+    expect(res.body.scope).toBe('read write');
+  });
+
+  it('when client authentication fails, then unknown client and wrong secret both get 401 invalid_client with WWW-Authenticate: Basic', async () => {
+    const { alexa, code } = await codeInHand();
+    const wrong = await request(ctx.app).post('/oauth/token').type('form').auth(alexa.client.clientId, 'lb_cs_wrong').send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri });
+    const unknown = await request(ctx.app).post('/oauth/token').type('form').auth('lbc_unknown', 'lb_cs_wrong').send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri });
+    const body = await request(ctx.app).post('/oauth/token').type('form').send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri, client_id: alexa.client.clientId, client_secret: 'nope' });
+    for (const res of [wrong, unknown, body]) {
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('invalid_client');
+      expect(res.headers['www-authenticate']).toMatch(/^Basic /);
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+    expect(wrong.body).toEqual(unknown.body);
+    // The code was not spent by those attempts.
+    expect((await alexa.exchange(code)).status).toBe(200);
+  });
+
+  it('when a confidential client sends no secret (even with PKCE), then 401 invalid_client', async () => {
+    const { alexa, code } = await codeInHand({ pkce: true });
+    const res = await request(ctx.app).post('/oauth/token').type('form').send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri, client_id: alexa.client.clientId, code_verifier: alexa.verifier });
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('invalid_client');
+  });
+
+  it('when the client uses Basic and body credentials at once, then invalid_request', async () => {
+    const { alexa, code } = await codeInHand();
+    const res = await request(ctx.app)
+      .post('/oauth/token')
+      .type('form')
+      .auth(alexa.client.clientId, alexa.client.clientSecret)
+      .send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri, client_id: alexa.client.clientId, client_secret: alexa.client.clientSecret });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+  });
+
+  it('when the secret is sent in the query string, then invalid_request', async () => {
+    const { alexa, code } = await codeInHand();
+    const res = await request(ctx.app)
+      .post(`/oauth/token?client_secret=${alexa.client.clientSecret}`)
+      .type('form')
+      .send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri, client_id: alexa.client.clientId });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+  });
+
+  it('when Basic credentials are form-encoded (RFC 6749 §2.3.1), then they are decoded before checking', async () => {
+    const { alexa, code } = await codeInHand();
+    const encode = (s: string) => encodeURIComponent(s).replace(/[-_.~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const basic = Buffer.from(`${encode(alexa.client.clientId)}:${encode(alexa.client.clientSecret)}`).toString('base64');
+    const res = await request(ctx.app).post('/oauth/token').type('form').set('Authorization', `Basic ${basic}`).send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri });
+    expect(res.status).toBe(200);
+  });
+
+  it('when the body is JSON instead of a form, or the method is GET, then the request is refused', async () => {
+    const { alexa, code } = await codeInHand();
+    const json = await request(ctx.app).post('/oauth/token').auth(alexa.client.clientId, alexa.client.clientSecret).send({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri });
+    expect(json.status).toBe(400);
+    expect(json.body.error).toBe('invalid_request');
+    const get = await request(ctx.app).get('/oauth/token');
+    expect(get.status).toBe(405);
+  });
+
+  it.each(['password', 'client_credentials', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code'])('when grant_type=%s is asked, then unsupported_grant_type', async (grant) => {
+    const alexa = await createAlexaClient(ctx);
+    const res = await request(ctx.app).post('/oauth/token').type('form').auth(alexa.clientId, alexa.clientSecret).send({ grant_type: grant, username: 'a', password: 'b' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('unsupported_grant_type');
+  });
+
+  it('when parameters are repeated or missing, then invalid_request, never a 500', async () => {
+    const alexa = await createAlexaClient(ctx);
+    const repeated = await request(ctx.app).post('/oauth/token').type('form').auth(alexa.clientId, alexa.clientSecret).send('grant_type=authorization_code&code=a&code=b');
+    expect(repeated.status).toBe(400);
+    expect(repeated.body.error).toBe('invalid_request');
+    const missing = await request(ctx.app).post('/oauth/token').type('form').auth(alexa.clientId, alexa.clientSecret).send({ grant_type: 'authorization_code' });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toBe('invalid_request');
+    const noGrant = await request(ctx.app).post('/oauth/token').type('form').auth(alexa.clientId, alexa.clientSecret).send({});
+    expect(noGrant.body.error).toBe('invalid_request');
+  });
+});
+
+describe('authorization codes', () => {
+  it('when a code is redeemed twice, then the second gets invalid_grant and the tokens of the first are revoked', async () => {
+    const { alexa, code } = await codeInHand();
+    const first = await alexa.exchange(code);
+    expect(first.status).toBe(200);
+    expect((await callApi(first.body.access_token)).status).toBe(200);
+    const replay = await alexa.exchange(code);
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    expect((await callApi(first.body.access_token)).status).toBe(401);
+    expect((await alexa.refresh(first.body.refresh_token)).body.error).toBe('invalid_grant');
+  });
+
+  it('when one code is redeemed in parallel, then exactly one token set is issued', async () => {
+    const { alexa, code } = await codeInHand();
+    const results = await Promise.all(Array.from({ length: 8 }, () => alexa.tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri })));
+    const ok = results.filter((r) => r.status === 200);
+    expect(ok).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) expect(r.body.error).toBe('invalid_grant');
+    const tokens = await ctx.knex('oauth_access_tokens').where({ authorization_code_id: ctx.knex('oauth_authorization_codes').select('id').where({ code_hash: sha256(code) }) });
+    expect(tokens).toHaveLength(1);
+  });
+
+  it('when another client presents the code, then invalid_grant', async () => {
+    const { code } = await codeInHand();
+    const other = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
+    const res = await other.tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: other.redirectUri });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('when redirect_uri is missing or differs from the authorization request, then invalid_grant', async () => {
+    const a = await codeInHand();
+    const missing = await a.alexa.tokenRequest({ grant_type: 'authorization_code', code: a.code });
+    expect(missing.body.error).toBe('invalid_grant');
+    const b = await codeInHand();
+    const other = await b.alexa.tokenRequest({ grant_type: 'authorization_code', code: b.code, redirect_uri: `https://layla.amazon.com/api/skill/link/${b.alexa.client.vendorId}` });
+    expect(other.body.error).toBe('invalid_grant');
+  });
+
+  it('when the code has expired, then invalid_grant', async () => {
+    const { alexa, code } = await codeInHand();
+    await ctx.knex('oauth_authorization_codes').where({ code_hash: sha256(code) }).update({ expires_at: new Date(Date.now() - 1000) });
+    const res = await alexa.exchange(code);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('when a code lives, then it lives at most the configured 60 seconds', async () => {
+    const { code } = await codeInHand();
+    const row = await ctx.knex('oauth_authorization_codes').where({ code_hash: sha256(code) }).first();
+    const ttl = (row.expires_at.getTime() - row.created_at.getTime()) / 1000;
+    expect(ttl).toBeGreaterThan(55);
+    expect(ttl).toBeLessThanOrEqual(61);
+  });
+
+  it('when the PKCE verifier is wrong or missing, then invalid_grant', async () => {
+    const a = await codeInHand({ pkce: true });
+    const wrong = await a.alexa.tokenRequest({ grant_type: 'authorization_code', code: a.code, redirect_uri: a.alexa.redirectUri, code_verifier: 'x'.repeat(50) });
+    expect(wrong.body.error).toBe('invalid_grant');
+    const b = await codeInHand({ pkce: true });
+    const missing = await b.alexa.tokenRequest({ grant_type: 'authorization_code', code: b.code, redirect_uri: b.alexa.redirectUri });
+    expect(missing.body.error).toBe('invalid_grant');
+  });
+
+  it('when a verifier is sent for a code that had no challenge, then invalid_grant (downgrade)', async () => {
+    const { alexa, code } = await codeInHand();
+    const res = await alexa.tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: alexa.redirectUri, code_verifier: 'y'.repeat(50) });
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('when the user is disabled between consent and exchange, then the code fails', async () => {
+    const { user, alexa, code } = await codeInHand();
+    await ctx.services.accounts.disableUser(user.id);
+    expect((await alexa.exchange(code)).body.error).toBe('invalid_grant');
+  });
+});
+
+describe('refresh tokens', () => {
+  it('when the policy is off, then the same refresh token keeps working and each refresh gives a new access token', async () => {
+    const { alexa, tokens } = await linked();
+    const a = await alexa.refresh(tokens.refresh_token);
+    const b = await alexa.refresh(tokens.refresh_token);
+    expect(a.body.refresh_token).toBe(tokens.refresh_token);
+    expect(b.body.access_token).not.toBe(a.body.access_token);
+    expect((await callApi(a.body.access_token)).status).toBe(200);
+    const row = await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(tokens.refresh_token) }).first();
+    expect(row.expires_at).toBeNull(); // no expiry until revoked
+  });
+
+  it('when two refreshes run at once with the off policy, then both succeed', async () => {
+    const { alexa, tokens } = await linked();
+    const results = await Promise.all(Array.from({ length: 5 }, () => alexa.refresh(tokens.refresh_token)));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('when rotation is on, then a new refresh token is issued and the previous one works within the grace window', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const a = await alexa.refresh(tokens.refresh_token);
+    expect(a.status).toBe(200);
+    expect(a.body.refresh_token).not.toBe(tokens.refresh_token);
+    const retry = await alexa.refresh(tokens.refresh_token);
+    expect(retry.status).toBe(200);
+  });
+
+  it('when a rotated refresh token is reused after the grace window, then the grant is revoked', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const a = await alexa.refresh(tokens.refresh_token);
+    await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(tokens.refresh_token) }).update({ rotated_at: new Date(Date.now() - 3600 * 1000) });
+    const reuse = await alexa.refresh(tokens.refresh_token);
+    expect(reuse.status).toBe(400);
+    expect(reuse.body.error).toBe('invalid_grant');
+    // Everything under the grant is gone, including the legitimately rotated token.
+    expect((await alexa.refresh(a.body.refresh_token)).body.error).toBe('invalid_grant');
+    expect((await callApi(a.body.access_token)).status).toBe(401);
+  });
+
+  it('when N refreshes of one token run in parallel under rotation, then all succeed and the grant stays valid', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const results = await Promise.all(Array.from({ length: 6 }, () => alexa.refresh(tokens.refresh_token)));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    for (const r of results) expect((await callApi(r.body.access_token)).status).toBe(200);
+  });
+
+  it('when another client presents the refresh token, then invalid_grant', async () => {
+    const { tokens } = await linked();
+    const other = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
+    const res = await other.tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('when a refresh asks for less scope, then it narrows; when it asks for more, then invalid_scope', async () => {
+    const { alexa, tokens } = await linked();
+    const narrow = await alexa.tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, scope: 'read' });
+    expect(narrow.status).toBe(200);
+    expect(narrow.body.scope).toBe('read');
+    const probe = api();
+    expect((await request(probe).post('/api/probe').set('Authorization', `Bearer ${narrow.body.access_token}`)).status).toBe(403);
+    const wide = await alexa.tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, scope: 'read write admin' });
+    expect(wide.status).toBe(400);
+    expect(wide.body.error).toBe('invalid_scope');
+    // the original refresh token still carries its full scope
+    expect((await alexa.refresh(tokens.refresh_token)).body.scope).toBe('read write');
+  });
+
+  it('when a refresh token is used as an access token, or the reverse, then both are refused', async () => {
+    const { alexa, tokens } = await linked();
+    expect((await callApi(tokens.refresh_token)).status).toBe(401);
+    const res = await alexa.tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.access_token });
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('when the user is disabled, then their refresh tokens and access tokens stop working', async () => {
+    const { user, alexa, tokens } = await linked();
+    await ctx.services.accounts.disableUser(user.id);
+    expect((await alexa.refresh(tokens.refresh_token)).body.error).toBe('invalid_grant');
+    expect((await callApi(tokens.access_token)).status).toBe(401);
+    const grants = await ctx.knex('oauth_grants').where({ user_id: user.id });
+    expect(grants.every((g: { revoked_at: Date | null }) => g.revoked_at !== null)).toBe(true);
+  });
+
+  it('when a client has its own access token lifetime, then expires_in follows it', async () => {
+    const user = await createUser(ctx);
+    const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx, { accessTokenTtl: 900 }));
+    const tokens = await alexa.link(user);
+    expect(tokens.expires_in).toBe(900);
+  });
+});
