@@ -1,5 +1,6 @@
 import express, { Express, Router } from 'express';
 import { Knex } from 'knex';
+import { apiRouter } from './api/api.router';
 import { authRoutes } from './auth/auth.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { Config } from './config/config';
@@ -32,6 +33,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.use(securityHeaders({ hsts: config.hsts }));
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.use(healthRoutes(knex));
+
+  // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
+  app.use('/api', apiRouter({ config, services }));
 
   // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
   const browser = Router();

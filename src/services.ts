@@ -4,12 +4,16 @@ import { AuthService } from './auth/auth.service';
 import { PasswordHasher } from './auth/password-hasher';
 import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
+import { BookmarkRepository } from './bookmarks/bookmark.repository';
+import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
 import { DbAccessTokenValidator } from './oauth/access-token.validator';
 import { createBearerAuth } from './oauth/bearer';
 import { ClientRepository } from './oauth/client.repository';
 import { GrantRepository } from './oauth/grant.repository';
 import { TokenRepository } from './oauth/token.repository';
+import { RecipeRepository } from './recipes/recipe.repository';
+import { RecipeService } from './recipes/recipe.service';
 
 /** Repositories and services of one process, built from config and the knex pool. */
 export function createServices(config: Config, knex: Knex) {
@@ -22,7 +26,9 @@ export function createServices(config: Config, knex: Knex) {
   const tokens = new TokenRepository(knex);
   const accounts = new AccountService(knex, users, grants);
   const bearer = createBearerAuth(new DbAccessTokenValidator(tokens));
-  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, bearer };
+  const recipes = new RecipeService(knex, new RecipeRepository(knex));
+  const bookmarks = new BookmarkService(new BookmarkRepository(knex));
+  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, bearer, recipes, bookmarks };
 }
 
 export type Services = ReturnType<typeof createServices>;
