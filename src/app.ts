@@ -2,6 +2,7 @@ import express, { Express, Router } from 'express';
 import { Knex } from 'knex';
 import { apiRouter } from './api/api.router';
 import { authRoutes } from './auth/auth.routes';
+import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
@@ -10,6 +11,7 @@ import { errorHandler, notFound } from './http/error-handler';
 import { requestLogger } from './http/request-logger';
 import { securityHeaders } from './http/security-headers';
 import { PUBLIC_DIR, VIEWS_DIR } from './lib/paths';
+import { recipeWebRoutes } from './recipes/recipe.web.routes';
 import { Services } from './services';
 
 export interface AppDeps {
@@ -44,6 +46,8 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(csrfProtection);
   browser.use(loadUser(services.users));
   browser.use(authRoutes(services.auth));
+  browser.use(bookmarkWebRoutes(services.bookmarks));
+  browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));
   app.use(browser);
 
