@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
 import { openDatabase } from './db/database';
@@ -15,7 +16,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...dbCommands];
+export const commands: Command[] = [...userCommands, ...dbCommands, ...seedCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
