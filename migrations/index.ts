@@ -3,6 +3,7 @@ import * as m001 from './20261122_001_users';
 import * as m002 from './20261122_002_sessions';
 import * as m003 from './20261122_003_login_throttles';
 import * as m004 from './20261122_004_oauth';
+import * as m005 from './20261122_005_recipes';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261122_002_sessions': m002,
   '20261122_003_login_throttles': m003,
   '20261122_004_oauth': m004,
+  '20261122_005_recipes': m005,
 };

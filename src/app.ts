@@ -1,7 +1,9 @@
 import express, { Express, Router } from 'express';
 import { Knex } from 'knex';
+import { apiRouter } from './api/api.router';
 import { authRoutes } from './auth/auth.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
+import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
 import { csrfProtection } from './http/csrf';
@@ -14,6 +16,7 @@ import { authorizeRoutes } from './oauth/authorize.routes';
 import { connectionsRoutes } from './oauth/connections.routes';
 import { metadataRoutes } from './oauth/metadata.routes';
 import { tokenRoutes } from './oauth/token.routes';
+import { recipeWebRoutes } from './recipes/recipe.web.routes';
 import { Services } from './services';
 
 export interface AppDeps {
@@ -48,6 +51,8 @@ export function createApp({ config, knex, services }: AppDeps): Express {
       issuer: config.publicUrl,
     }),
   );
+  // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
+  app.use('/api', apiRouter({ config, services }));
 
   // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
   const browser = Router();
@@ -59,6 +64,8 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(knex, services.grants));
   browser.use(adminClientRoutes(services.clients, services.clientService));
+  browser.use(bookmarkWebRoutes(services.bookmarks));
+  browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));
   // JSON paths never get a session (an unknown /api path is a JSON 404, with no cookie).
   app.use((req, res, next) => (wantsJson(req) ? next() : browser(req, res, next)));

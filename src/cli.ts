@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { clientCommands } from './cli/client.commands';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
 import { openDatabase } from './db/database';
@@ -16,7 +17,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands];
+export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  printWelcome(config, port, db.embedded);
+  printWelcome(config, port, db.embedded, (await services.users.count()) === 0);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-function printWelcome(config: Config, port: number, embedded: boolean): void {
+function printWelcome(config: Config, port: number, embedded: boolean, noUsersYet: boolean): void {
   const url = config.publicUrl;
   const lines = [
     '',
@@ -90,6 +90,9 @@ function printWelcome(config: Config, port: number, embedded: boolean): void {
     '  2. Register Alexa:        npm run cli -- alexa:setup --vendor-id <YOUR_VENDOR_ID> --base-url https://<your-public-host>',
     '                            (for a local try-out add --allow-http; Alexa itself needs HTTPS on port 443)',
     `  3. Sign in:               ${url}/login`,
+    ...(noUsersYet
+      ? ['', 'Just looking around? Load a demo user and a dozen recipes (it prints the sign-in details):', '  npm run cli -- db:seed']
+      : []),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -4,6 +4,8 @@ import { AuthService } from './auth/auth.service';
 import { PasswordHasher } from './auth/password-hasher';
 import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
+import { BookmarkRepository } from './bookmarks/bookmark.repository';
+import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
 import { DbAccessTokenValidator } from './oauth/access-token.validator';
 import { createBearerAuth } from './oauth/bearer';
@@ -14,6 +16,8 @@ import { ConsentRepository } from './oauth/consent.repository';
 import { GrantRepository } from './oauth/grant.repository';
 import { TokenRepository } from './oauth/token.repository';
 import { TokenService } from './oauth/token.service';
+import { RecipeRepository } from './recipes/recipe.repository';
+import { RecipeService } from './recipes/recipe.service';
 
 /** Repositories and services of one process, built from config and the knex pool. */
 export function createServices(config: Config, knex: Knex) {
@@ -30,7 +34,9 @@ export function createServices(config: Config, knex: Knex) {
   const clientService = new ClientService(clients);
   const tokenService = new TokenService(knex, tokens, grants, config.tokens);
   const authorize = new AuthorizeService(knex, clients, grants, consents, tokenService);
-  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize };
+  const recipes = new RecipeService(knex, new RecipeRepository(knex));
+  const bookmarks = new BookmarkService(new BookmarkRepository(knex));
+  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -69,6 +69,11 @@ export class UserRepository {
     return rows.map(toUser);
   }
 
+  async count(): Promise<number> {
+    const row = (await this.db('users').count<Array<{ count: string | number }>>({ count: '*' }))[0];
+    return Number(row.count);
+  }
+
   async disable(id: number, trx: Knex | Knex.Transaction = this.db): Promise<boolean> {
     const n = await trx('users').where({ id }).whereNull('disabled_at').update({ disabled_at: trx.fn.now(), updated_at: trx.fn.now() });
     return n > 0;

@@ -1,5 +1,5 @@
 import { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { AppError, NotFoundError, OAuthError, ServiceUnavailableError, isDatabaseUnavailable } from '../lib/errors';
+import { AppError, NotFoundError, OAuthError, ServiceUnavailableError, ValidationError, isDatabaseUnavailable } from '../lib/errors';
 import { logger } from '../lib/logger';
 
 /** Paths answered in JSON; everything else is a browser page. */
@@ -59,7 +59,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (appError.status >= 500 || appError instanceof OAuthError) res.setHeader('Cache-Control', 'no-store');
   if (wantsJson(req)) {
     const code = appError.status >= 500 ? (appError.status === 503 ? 'temporarily_unavailable' : 'server_error') : appError.code;
-    res.json({ error: code, error_description: appError.message });
+    // A validation error names each bad field, so a client can show or fix exactly that field.
+    const fields = appError instanceof ValidationError && Object.keys(appError.fields).length > 0 ? { fields: appError.fields } : {};
+    res.json({ error: code, error_description: appError.message, ...fields });
     return;
   }
   res.render('error', { title: titleFor(appError.status), message: appError.message, status: appError.status });

@@ -58,6 +58,7 @@ describe('embedded start-up', () => {
     try {
       const port = await first.ready;
       expect(first.output()).toContain('npm run cli -- users:create');
+      expect(first.output()).toContain('npm run cli -- db:seed'); // offered while there are no users
       expect(existsSync(path.join(dataDir, 'pgdata'))).toBe(true);
       expect(existsSync(path.join(dataDir, 'secrets.json'))).toBe(true);
 
@@ -82,6 +83,11 @@ describe('embedded start-up', () => {
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe('/');
 
+      // The demo data the start-up message offers loads through the running server's database too.
+      const seeded = await runCliProcess(dataDir, ['db:seed', '--json']);
+      expect(seeded.code).toBe(0);
+      expect(JSON.parse(seeded.out)).toMatchObject({ email: 'demo@linkbridge.test', recipes_created: 12 });
+
       // A second server on the same folder is refused by the lock.
       const second = startServer(dataDir);
       const err = (await second.ready.catch((e: unknown) => e)) as { code?: number; output?: string };
@@ -95,6 +101,6 @@ describe('embedded start-up', () => {
     // With no server running, the CLI opens the folder itself.
     const list = await runCliProcess(dataDir, ['users:list', '--json']);
     expect(list.code).toBe(0);
-    expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ email: 'cook@example.test' })]);
+    expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ email: 'cook@example.test' }), expect.objectContaining({ email: 'demo@linkbridge.test' })]);
   }, 120000);
 });
