@@ -1,7 +1,7 @@
+import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import request from 'supertest';
 import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
 import { createRecipe, uniqueWord } from '../support/recipes';
-import { issueAccessToken } from '../support/tokens';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -307,7 +307,7 @@ describe('bookmark buttons and the bookmarks page', () => {
 });
 
 describe('the whole story', () => {
-  it('when I bookmark two recipes on the site and then link an app, then the API lists exactly those two, newest first', async () => {
+  it('when I bookmark two recipes on the site and then link Alexa through the OAuth flow, then the API called with the linked token lists exactly those two, newest first', async () => {
     const { user, agent } = await signedIn();
     const other = await createUser(ctx);
     const [soup, pie] = [await createRecipe(ctx, other.id, { title: 'Story soup' }), await createRecipe(ctx, other.id, { title: 'Story pie' })];
@@ -316,8 +316,9 @@ describe('the whole story', () => {
       const page = await agent.get(`/recipes/${recipe.id}`);
       expect((await agent.post(`/recipes/${recipe.id}/bookmark`).type('form').send({ _csrf: csrfFrom(page.text) })).status).toBe(303);
     }
-    // In place of the OAuth flow (written by the OAuth work): a live token for this user.
-    const { token } = await issueAccessToken(ctx, { userId: user.id, scope: ['read'] });
+    // Alexa links the account: authorize, consent in the same browser session, code exchange (Basic).
+    const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx), { scope: 'read' });
+    const { access_token: token } = await alexa.link({ email: user.email }, agent);
     const res = await request(ctx.app).get('/api/bookmarks').set('Authorization', `Bearer ${token}`);
     expect(res.status).toBe(200);
     expect(res.body.items.map((b: { recipe_id: number; title: string }) => [b.recipe_id, b.title])).toEqual([
@@ -325,5 +326,9 @@ describe('the whole story', () => {
       [soup.id, 'Story soup'],
     ]);
     expect(res.body.next_cursor).toBeNull();
+    const me = await request(ctx.app).get('/api/me').set('Authorization', `Bearer ${token}`);
+    expect(me.body).toMatchObject({ id: user.id, email: user.email });
+    // A read-only link cannot write.
+    expect((await request(ctx.app).put(`/api/bookmarks/${soup.id}`).set('Authorization', `Bearer ${token}`)).status).toBe(403);
   });
 });
