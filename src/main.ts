@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Server } from 'node:http';
 import { createApp } from './app';
 import { Config, ConfigError, loadConfig } from './config/config';
@@ -20,10 +21,67 @@ async function main(): Promise<void> {
     throw err;
   }
   setLogLevel(config.logLevel);
+  if (config.webConcurrency > 1 && cluster.isPrimary) return runPrimary(config);
+  return runServer(config, cluster.isWorker);
+}
 
+/**
+ * WEB_CONCURRENCY > 1: the primary applies migrations once, forks the workers (which share the
+ * listening socket), replaces a worker that dies, and on SIGTERM lets every worker finish its
+ * in-flight requests before exiting 0. Only with DATABASE_URL (config refuses it otherwise).
+ */
+async function runPrimary(config: Config): Promise<void> {
+  const db = await openDatabase(config, { mode: 'server', migrate: true });
+  const noUsersYet = (await createServices(config, db.knex).users.count()) === 0;
+  await db.close();
+
+  let stopping = false;
+  let listening = 0;
+  const recentCrashes: number[] = [];
+  const fork = () => cluster.fork();
+  cluster.on('listening', (_worker, address) => {
+    listening++;
+    if (listening === config.webConcurrency) printWelcome(config, address.port, false, noUsersYet, config.webConcurrency);
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        logger.info('all workers stopped');
+        process.exit(0);
+      }
+      return;
+    }
+    logger.error({ workerPid: worker.process.pid, code, signal }, 'worker died; starting a new one');
+    const now = Date.now();
+    recentCrashes.push(now);
+    while (recentCrashes.length && recentCrashes[0] < now - 10000) recentCrashes.shift();
+    if (recentCrashes.length > 5) {
+      logger.fatal('workers keep dying; giving up');
+      process.exit(1);
+    }
+    fork();
+  });
+  for (let i = 0; i < config.webConcurrency; i++) fork();
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down the workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    setTimeout(() => {
+      logger.warn('workers did not stop in time');
+      process.exit(1);
+    }, (config.shutdownTimeoutSeconds + 5) * 1000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** One server process: the whole server, or one worker of a cluster. */
+async function runServer(config: Config, isWorker: boolean): Promise<void> {
   let db;
   try {
-    db = await openDatabase(config, { mode: 'server', migrate: true });
+    db = await openDatabase(config, { mode: 'server', migrate: !isWorker });
   } catch (err) {
     if (err instanceof DataDirLockedError) {
       process.stderr.write(`${err.message}\n`);
@@ -48,7 +106,7 @@ async function main(): Promise<void> {
 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  printWelcome(config, port, db.embedded, (await services.users.count()) === 0);
+  if (!isWorker) printWelcome(config, port, db.embedded, (await services.users.count()) === 0, 1);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -76,11 +134,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-function printWelcome(config: Config, port: number, embedded: boolean, noUsersYet: boolean): void {
+function printWelcome(config: Config, port: number, embedded: boolean, noUsersYet: boolean, processes: number): void {
   const url = config.publicUrl;
   const lines = [
     '',
-    `Linkbridge is running: ${url}  (listening on ${config.host}:${port})`,
+    `Linkbridge is running: ${url}  (listening on ${config.host}:${port}${processes > 1 ? `, ${processes} worker processes` : ''})`,
     embedded
       ? `Database: embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL to use a PostgreSQL server)`
       : 'Database: PostgreSQL from DATABASE_URL',
