@@ -90,6 +90,10 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     throw err;
   }
   const services = createServices(config, db.knex);
+  // With a PostgreSQL server, listen for revocations so validated tokens and clients can be
+  // cached in this process. The embedded database is not shared with other servers, but the CLI
+  // can change it from another process, so caching stays off there.
+  if (config.databaseUrl) await services.revocations.start(config.databaseUrl);
   const app = createApp({ config, knex: db.knex, services });
   const server: Server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
@@ -120,6 +124,7 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     force.unref();
     server.close(async () => {
       try {
+        await services.revocations.stop();
         await db.close();
       } catch (err) {
         logger.error({ err }, 'error while closing the database');

@@ -14,6 +14,8 @@ import { ClientRepository } from './oauth/client.repository';
 import { ClientService } from './oauth/client.service';
 import { ConsentRepository } from './oauth/consent.repository';
 import { GrantRepository } from './oauth/grant.repository';
+import { RevocationBus } from './oauth/revocation-bus';
+import { createAccessTokenCache, createClientCache } from './oauth/token-cache';
 import { TokenRepository } from './oauth/token.repository';
 import { TokenService } from './oauth/token.service';
 import { RecipeRepository } from './recipes/recipe.repository';
@@ -25,18 +27,24 @@ export function createServices(config: Config, knex: Knex) {
   const throttles = new ThrottleRepository(knex);
   const hasher = new PasswordHasher(config.password);
   const auth = new AuthService(knex, users, throttles, hasher, config.throttle);
-  const clients = new ClientRepository(knex);
-  const grants = new GrantRepository(knex);
-  const tokens = new TokenRepository(knex);
+  // Revocations reach the caches of every process; main.ts starts the listener (real PostgreSQL).
+  const revocations = new RevocationBus();
+  const tokenCache = createAccessTokenCache();
+  const clientCache = createClientCache();
+  revocations.subscribe(tokenCache);
+  revocations.subscribe(clientCache);
+  const clients = new ClientRepository(knex, revocations);
+  const grants = new GrantRepository(knex, revocations);
+  const tokens = new TokenRepository(knex, revocations);
   const accounts = new AccountService(knex, users, grants);
   const consents = new ConsentRepository(knex);
-  const bearer = createBearerAuth(new DbAccessTokenValidator(tokens));
-  const clientService = new ClientService(clients);
+  const bearer = createBearerAuth(new DbAccessTokenValidator(tokens, tokenCache));
+  const clientService = new ClientService(clients, clientCache);
   const tokenService = new TokenService(knex, tokens, grants, config.tokens);
   const authorize = new AuthorizeService(knex, clients, grants, consents, tokenService);
   const recipes = new RecipeService(knex, new RecipeRepository(knex));
   const bookmarks = new BookmarkService(new BookmarkRepository(knex));
-  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks };
+  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks, revocations, tokenCache };
 }
 
 export type Services = ReturnType<typeof createServices>;

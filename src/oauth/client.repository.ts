@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import { RevocationBus } from './revocation-bus';
 
 export type RefreshRotation = 'off' | 'rotate';
 
@@ -83,8 +84,12 @@ function toRow(f: Partial<ClientFields>): Partial<ClientRow> {
   return row;
 }
 
+/** Every change to a client is announced on the bus, so cached copies in every process drop it. */
 export class ClientRepository {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly bus: RevocationBus,
+  ) {}
 
   async create(fields: ClientFields, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient> {
     const [row] = await trx<ClientRow>('oauth_clients').insert(toRow(fields)).returning('*');
@@ -115,6 +120,7 @@ export class ClientRepository {
       .where({ id })
       .update({ ...toRow(fields), updated_at: trx.fn.now() as unknown as Date })
       .returning('*');
+    if (row) await this.bus.publish({ clients: [(row as ClientRow).client_id] }, trx);
     return row ? toClient(row as ClientRow) : undefined;
   }
 
@@ -129,10 +135,16 @@ export class ClientRepository {
         updated_at: this.db.fn.now(),
       } as never)
       .returning('*');
+    if (row) await this.bus.publish({ clients: [(row as ClientRow).client_id] }, this.db);
     return row ? toClient(row as ClientRow) : undefined;
   }
 
+  /** Deletes the client; its grants, codes and tokens go with it (ON DELETE CASCADE). */
   async delete(id: number): Promise<boolean> {
-    return (await this.db('oauth_clients').where({ id }).delete()) > 0;
+    return this.db.transaction(async (trx) => {
+      const rows = (await trx('oauth_clients').where({ id }).delete().returning('client_id')) as Array<{ client_id: string }>;
+      if (rows.length) await this.bus.publish({ clients: rows.map((r) => r.client_id) }, trx);
+      return rows.length > 0;
+    });
   }
 }

@@ -4,6 +4,7 @@ import { parseInput } from '../auth/auth.service';
 import { randomToken, safeEqual, sha256, TOKEN_PREFIX } from '../lib/crypto';
 import { NotFoundError } from '../lib/errors';
 import { ClientFields, ClientRepository, OAuthClient, RefreshRotation } from './client.repository';
+import { RevocableCache } from './token-cache';
 import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, parseScopeString, sortScopes } from './scopes';
 
 export const OOB_REDIRECT_URI = 'urn:ietf:wg:oauth:2.0:oob';
@@ -84,7 +85,20 @@ export interface CreatedClient {
 export const PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
 
 export class ClientService {
-  constructor(private readonly clients: ClientRepository) {}
+  constructor(
+    private readonly clients: ClientRepository,
+    private readonly cache: RevocableCache<OAuthClient>,
+  ) {}
+
+  /** The client by client_id, from the cache when this process listens for revocations. */
+  private async find(clientId: string): Promise<OAuthClient | undefined> {
+    const cached = this.cache.get(clientId);
+    if (cached) return cached;
+    const epoch = this.cache.beginRead();
+    const client = await this.clients.findByClientId(clientId);
+    if (client) this.cache.set(clientId, client, epoch);
+    return client;
+  }
 
   async create(input: ClientInput): Promise<CreatedClient> {
     const data = parseInput(clientInputSchema, input);
@@ -139,7 +153,7 @@ export class ClientService {
    * Alexa's hourly refreshes). Unknown client and wrong secret are indistinguishable.
    */
   async authenticate(clientId: string, clientSecret: string | undefined): Promise<OAuthClient | undefined> {
-    const client = clientId.length <= 200 ? await this.clients.findByClientId(clientId) : undefined;
+    const client = clientId.length <= 200 ? await this.find(clientId) : undefined;
     const presented = sha256(clientSecret ?? '');
     if (!client) {
       safeEqual(presented, sha256('unknown-client'));

@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import { RevocationBus } from './revocation-bus';
 
 export interface Grant {
   id: number;
@@ -44,7 +45,10 @@ export interface Connection {
 type Db = Knex | Knex.Transaction;
 
 export class GrantRepository {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly bus: RevocationBus,
+  ) {}
 
   /** The user's live link with the client, created or widened to include `scope`. */
   async upsertLive(userId: number, clientId: number, scope: string[], trx: Db = this.db): Promise<Grant> {
@@ -71,6 +75,7 @@ export class GrantRepository {
     if (ids.length) {
       await trx('oauth_access_tokens').whereIn('grant_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       await trx('oauth_refresh_tokens').whereIn('grant_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+      await this.bus.publish({ grants: ids }, trx);
     }
     return ids;
   }

@@ -1,5 +1,6 @@
 import { Knex } from 'knex';
 import { AccessTokenInfo } from './bearer';
+import { RevocationBus } from './revocation-bus';
 
 type Db = Knex | Knex.Transaction;
 
@@ -52,7 +53,10 @@ export interface NewRefreshToken {
 
 /** Codes and tokens, always looked up by the SHA-256 hash of the presented value. */
 export class TokenRepository {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly bus: RevocationBus,
+  ) {}
 
   async insertCode(
     c: { codeHash: string; grantId: number; redirectUri: string; redirectUriInRequest: boolean; scope: string[]; codeChallenge: string | null; codeChallengeMethod: string | null; expiresAt: Date },
@@ -108,9 +112,10 @@ export class TokenRepository {
   }
 
   /** A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2). */
-  async revokeIssuedFromCode(codeId: number, trx: Db): Promise<void> {
+  async revokeIssuedFromCode(codeId: number, grantId: number, trx: Db): Promise<void> {
     await trx('oauth_access_tokens').where({ authorization_code_id: codeId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
     await trx('oauth_refresh_tokens').where({ authorization_code_id: codeId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+    await this.bus.publish({ grants: [grantId] }, trx); // evicts a little more than needed: safe
   }
 
   async insertAccessToken(t: NewAccessToken, trx: Db = this.db): Promise<number> {
@@ -199,8 +204,11 @@ export class TokenRepository {
     return row ? { id: Number(row.id), grantId: Number(row.grant_id), clientId: Number(row.client_id) } : undefined;
   }
 
-  async revokeAccessToken(id: number, trx: Db = this.db): Promise<void> {
-    await trx('oauth_access_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  async revokeAccessToken(id: number): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      await trx('oauth_access_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+      await this.bus.publish({ tokens: [id] }, trx);
+    });
   }
 
   /** Removes what can never be used again; safe while serving. */

@@ -86,7 +86,7 @@ export class TokenService {
       if (!code || code.clientId !== client.id) return oauthErrors.invalidGrant('The authorization code is invalid.');
       if (code.consumedAt) {
         // A replayed code: revoke everything issued from it (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-        await this.tokens.revokeIssuedFromCode(code.id, trx);
+        await this.tokens.revokeIssuedFromCode(code.id, code.grantId, trx);
         return oauthErrors.invalidGrant('The authorization code has already been used.');
       }
       // From here on the code is spent whatever happens, so it cannot be guessed at (PKCE) twice.

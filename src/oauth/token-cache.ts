@@ -1,0 +1,88 @@
+import { AccessTokenInfo } from './bearer';
+import { OAuthClient } from './client.repository';
+import { RevocationEvent, RevocationListener } from './revocation-bus';
+
+interface RevokedSets {
+  grants: Set<number>;
+  tokens: Set<number>;
+  clients: Set<string>;
+}
+
+/**
+ * A process-local cache of things that revocations invalidate (validated access tokens, clients).
+ * It is on only while this process listens for revocations (RevocationBus): a lost listener turns
+ * it off and empties it. A read that started before a revocation arrived is never stored (epoch
+ * check), so a revoked value cannot be put back by a request that was already in flight.
+ */
+export class RevocableCache<V> implements RevocationListener {
+  private readonly entries = new Map<string, V>();
+  private epoch = 0;
+  private enabled = false;
+
+  constructor(
+    private readonly isRevoked: (value: V, revoked: RevokedSets) => boolean,
+    private readonly isExpired: (value: V) => boolean = () => false,
+    private readonly maxEntries = 100_000,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: string): V | undefined {
+    if (!this.enabled) return undefined;
+    const value = this.entries.get(key);
+    if (value === undefined) return undefined;
+    if (this.isExpired(value)) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return value;
+  }
+
+  /** Call before reading the database; pass the result to `set`. */
+  beginRead(): number {
+    return this.epoch;
+  }
+
+  set(key: string, value: V, epochAtRead: number): void {
+    if (!this.enabled || epochAtRead !== this.epoch) return;
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(key, value);
+  }
+
+  onRevocation(event: RevocationEvent): void {
+    this.epoch++;
+    if (event.flush) {
+      this.entries.clear();
+      return;
+    }
+    const revoked = { grants: new Set(event.grants ?? []), tokens: new Set(event.tokens ?? []), clients: new Set(event.clients ?? []) };
+    for (const [key, value] of this.entries) if (this.isRevoked(value, revoked)) this.entries.delete(key);
+  }
+
+  onListening(listening: boolean): void {
+    this.epoch++;
+    this.entries.clear();
+    this.enabled = listening;
+  }
+}
+
+/** Validated access tokens by hash: never past their expiry, gone with their grant, token or client. */
+export const createAccessTokenCache = () =>
+  new RevocableCache<AccessTokenInfo>(
+    (info, r) => r.grants.has(info.grantId) || r.tokens.has(info.tokenId) || r.clients.has(info.clientId),
+    (info) => info.expiresAt.getTime() <= Date.now(),
+  );
+
+/** Clients by client_id: dropped when the client is changed, re-keyed or deleted. */
+export const createClientCache = () =>
+  new RevocableCache<OAuthClient>(
+    (client, r) => r.clients.has(client.clientId),
+    // A rotated-out secret stops working at its deadline even without an event.
+    (client) => client.previousSecretExpiresAt !== null && client.previousSecretExpiresAt.getTime() <= Date.now(),
+    10_000,
+  );
