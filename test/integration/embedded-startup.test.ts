@@ -1,33 +1,12 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../src/lib/paths';
+import { startServerProcess } from '../support/server-process';
 
-/** Starts the built server (npm test builds first) as a newcomer would, with no DATABASE_URL. */
 function startServer(dataDir: string) {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/main.js')], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60000);
-    child.stdout!.on('data', () => {
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(Object.assign(new Error(`exited ${code}:\n${output}`), { code, output }));
-    });
-  });
-  return { child, ready, output: () => output };
+  return startServerProcess({ DATA_DIR: dataDir });
 }
 
 function runCliProcess(dataDir: string, args: string[]): Promise<{ code: number | null; out: string }> {
@@ -42,12 +21,6 @@ function runCliProcess(dataDir: string, args: string[]): Promise<{ code: number 
   });
 }
 
-const stop = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.on('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
 
 describe('embedded start-up', () => {
   const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'linkbridge-start-')), 'data');
@@ -94,7 +67,7 @@ describe('embedded start-up', () => {
       expect(err.code).toBe(1);
       expect(err.output).toContain('in use by another Linkbridge process');
     } finally {
-      expect(await stop(first.child)).toBe(0);
+      expect(await first.stop()).toBe(0);
     }
     expect(existsSync(path.join(dataDir, 'embedded.lock'))).toBe(false);
 
