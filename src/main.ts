@@ -133,7 +133,9 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
       logger.info('stopped');
       process.exit(0);
     });
-    server.closeIdleConnections();
+    // Keep-alive connections that finish their last request while we wait are closed too, so
+    // the exit does not wait for their idle timeout.
+    setInterval(() => server.closeIdleConnections(), 100).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -70,22 +70,55 @@ export class RevocationBus {
     client.on('end', () => lost());
     client.on('notification', (msg) => {
       if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
-      let event: RevocationEvent;
+      let event: RevocationEvent & { probe?: string };
       try {
-        event = JSON.parse(msg.payload) as RevocationEvent;
+        event = JSON.parse(msg.payload) as RevocationEvent & { probe?: string };
       } catch {
         event = { flush: true };
       }
+      if (event.probe) return;
       for (const l of this.listeners) l.onRevocation(event);
     });
     await client.connect();
     await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+    if (!(await this.probe(client, databaseUrl))) {
+      // Notifications sent from other connections do not reach us (a single-session server such
+      // as an embedded PGlite behind DATABASE_URL): caching would be unsafe, so it stays off.
+      logger.warn('revocation notifications do not arrive on this database; token caching stays off');
+      await client.end().catch(() => undefined);
+      this.stopped = true;
+      return;
+    }
     if (this.stopped) {
       await client.end();
       return;
     }
     this.client = client;
     for (const l of this.listeners) l.onListening(true);
+  }
+
+  /** Sends a NOTIFY from another connection and waits for it to arrive on the listener. */
+  private async probe(listener: pg.Client, databaseUrl: string): Promise<boolean> {
+    const nonce = Math.random().toString(36).slice(2);
+    const arrived = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 2000);
+      const onNotification = (msg: pg.Notification) => {
+        if (msg.channel === REVOCATION_CHANNEL && msg.payload?.includes(nonce)) {
+          clearTimeout(timer);
+          listener.off('notification', onNotification);
+          resolve(true);
+        }
+      };
+      listener.on('notification', onNotification);
+    });
+    const sender = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
+    try {
+      await sender.connect();
+      await sender.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, JSON.stringify({ probe: nonce })]);
+    } finally {
+      await sender.end().catch(() => undefined);
+    }
+    return arrived;
   }
 
   private scheduleReconnect(databaseUrl: string): void {
