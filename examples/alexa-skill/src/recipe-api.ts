@@ -1,10 +1,10 @@
-/**
+import { DEFAULT_TIMEOUT_MS, defaultFetch, FetchLike, withDeadline } from './http';
+
+/*
  * The few calls the skill makes to the Linkbridge recipes API, with the linked access token as a
  * bearer token. Every call has a deadline well inside Alexa's 8 seconds for a response, and every
  * failure becomes an ApiProblem the skill knows how to say.
  */
-
-export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
 export interface Bookmark {
   recipe_id: number;
@@ -47,12 +47,10 @@ export class ApiProblem extends Error {
 export interface RecipeApiOptions {
   /** The server's public base URL, such as https://auth.example.com (no trailing path). */
   baseUrl: string;
-  /** Per call; the default 2500 ms leaves room for two calls and the answer within Alexa's 8 s. */
+  /** Per call (DEFAULT_TIMEOUT_MS when unset). */
   timeoutMs?: number;
   fetch?: FetchLike;
 }
-
-export const DEFAULT_TIMEOUT_MS = 2500;
 
 /** RFC 6750 §3: `Bearer realm="...", error="insufficient_scope", scope="read"`. */
 export function scopeFromChallenge(header: string | null): string | undefined {
@@ -63,29 +61,22 @@ export function scopeFromChallenge(header: string | null): string | undefined {
 export function createRecipeApi(options: RecipeApiOptions) {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
+  const doFetch = options.fetch ?? defaultFetch;
 
   async function get<T>(path: string, accessToken: string): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const res = await doFetch(`${baseUrl}${path}`, {
-        method: 'GET',
-        headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json' },
-        signal: controller.signal,
+      return await withDeadline(timeoutMs, async (signal) => {
+        const res = await doFetch(`${baseUrl}${path}`, { method: 'GET', headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json' }, signal });
+        if (res.status === 401) throw new ApiProblem('unauthorized', 'The access token was refused.');
+        if (res.status === 403) throw new ApiProblem('forbidden', 'A permission is missing.', scopeFromChallenge(res.headers.get('www-authenticate')));
+        if (res.status === 404) throw new ApiProblem('not_found', `${path} was not found.`);
+        if (!res.ok) throw new ApiProblem('unavailable', `The API answered ${res.status}.`);
+        return (await res.json()) as T;
       });
-      if (res.status === 401) throw new ApiProblem('unauthorized', 'The access token was refused.');
-      if (res.status === 403) throw new ApiProblem('forbidden', 'A permission is missing.', scopeFromChallenge(res.headers.get('www-authenticate')));
-      if (res.status === 404) throw new ApiProblem('not_found', `${path} was not found.`);
-      if (!res.ok) throw new ApiProblem('unavailable', `The API answered ${res.status}.`);
-      // Reading the body is still inside the deadline: the same signal aborts a stalled body.
-      return (await res.json()) as T;
     } catch (err) {
       if (err instanceof ApiProblem) throw err;
       // Network error, DNS failure, the deadline (AbortError) or a body that is not JSON.
       throw new ApiProblem('unavailable', `The API could not be reached: ${(err as Error)?.name ?? 'error'}.`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

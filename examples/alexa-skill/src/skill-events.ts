@@ -1,4 +1,4 @@
-import { DEFAULT_TIMEOUT_MS, FetchLike } from './recipe-api';
+import { DEFAULT_TIMEOUT_MS, defaultFetch, FetchLike, withDeadline } from './http';
 
 export interface EventsAuth {
   clientId: string;
@@ -29,33 +29,29 @@ export function basicAuth({ clientId, clientSecret }: EventsAuth): string {
  */
 export function createSkillEventForwarder(options: SkillEventForwarderOptions) {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
+  const doFetch = options.fetch ?? defaultFetch;
   return async function forward(envelope: unknown): Promise<ForwardResult> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const res = await doFetch(options.eventsUrl, {
-        method: 'POST',
-        headers: { Authorization: basicAuth(options.auth), 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify(envelope),
-        signal: controller.signal,
-      });
-      const text = await res.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // keep the text
-      }
-      if (!res.ok) {
+      return await withDeadline(timeoutMs, async (signal) => {
+        const res = await doFetch(options.eventsUrl, {
+          method: 'POST',
+          headers: { Authorization: basicAuth(options.auth), 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: JSON.stringify(envelope),
+          signal,
+        });
+        const text = await res.text();
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        if (res.ok) return { ok: true as const, status: res.status, body };
         const e = body as { error?: unknown; error_description?: unknown };
-        return { ok: false, status: res.status, error: `${String(e?.error ?? res.status)}: ${String(e?.error_description ?? '')}`.slice(0, 300) };
-      }
-      return { ok: true, status: res.status, body };
+        return { ok: false as const, status: res.status, error: `${String(e?.error ?? res.status)}: ${String(e?.error_description ?? '')}`.slice(0, 300) };
+      });
     } catch (err) {
       return { ok: false, error: `the server could not be reached (${(err as Error)?.name ?? 'error'})` };
-    } finally {
-      clearTimeout(timer);
     }
   };
 }

@@ -1,6 +1,7 @@
 import { ErrorHandler, getAccountLinkingAccessToken, getIntentName, getRequestType, getSlotValue, HandlerInput, RequestHandler, Skill, SkillBuilders } from 'ask-sdk-core';
 import { Response } from 'ask-sdk-model';
-import { ApiProblem, createRecipeApi, FetchLike, Recipe, RecipeApi } from './recipe-api';
+import { FetchLike } from './http';
+import { ApiProblem, createRecipeApi, Recipe, RecipeApi } from './recipe-api';
 import { createSkillEventForwarder, EventsAuth, SkillEventForwarder } from './skill-events';
 import { matchTitle, say, SKILL_NAME } from './speech';
 
