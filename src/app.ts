@@ -1,5 +1,6 @@
 import express, { Express, Router } from 'express';
 import { Knex } from 'knex';
+import { skillEventRoutes } from './alexa/skill-events.routes';
 import { apiRouter } from './api/api.router';
 import { authRoutes } from './auth/auth.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
@@ -51,6 +52,8 @@ export function createApp({ config, knex, services }: AppDeps): Express {
       issuer: config.publicUrl,
     }),
   );
+  // Skill events the Alexa skill forwards (authenticated as its OAuth client, like the token calls).
+  app.use(skillEventRoutes({ clients: services.clientService, skillEvents: services.skillEvents }));
   // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
   app.use('/api', apiRouter({ config, services }));
 

@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import { SkillEventService } from './alexa/skill-events.service';
 import { AccountService } from './auth/account.service';
 import { AuthService } from './auth/auth.service';
 import { PasswordHasher } from './auth/password-hasher';
@@ -44,7 +45,8 @@ export function createServices(config: Config, knex: Knex) {
   const authorize = new AuthorizeService(knex, clients, grants, consents, tokenService);
   const recipes = new RecipeService(knex, new RecipeRepository(knex));
   const bookmarks = new BookmarkService(new BookmarkRepository(knex));
-  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks, revocations, tokenCache };
+  const skillEvents = new SkillEventService(knex, tokens, grants);
+  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks, skillEvents, revocations, tokenCache };
 }
 
 export type Services = ReturnType<typeof createServices>;

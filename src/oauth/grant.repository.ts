@@ -104,7 +104,21 @@ export class GrantRepository {
     }));
   }
 
+  /**
+   * Records which Alexa user a live grant is linked for (SkillAccountLinked). Idempotent: the same
+   * user again changes nothing, so a replayed event keeps the first confirmation time; a revoked
+   * grant is never touched.
+   */
   async recordAlexaUser(grantId: number, alexaUserId: string, trx: Db = this.db): Promise<void> {
-    await trx('oauth_grants').where({ id: grantId }).update({ alexa_user_id: alexaUserId, alexa_linked_at: trx.fn.now(), updated_at: trx.fn.now() });
+    await trx('oauth_grants')
+      .where({ id: grantId })
+      .whereNull('revoked_at')
+      .where((q) => q.whereNull('alexa_user_id').orWhereNot('alexa_user_id', alexaUserId))
+      .update({ alexa_user_id: alexaUserId, alexa_linked_at: trx.fn.now(), updated_at: trx.fn.now() });
+  }
+
+  /** SkillDisabled: revokes the client's live grants recorded for this Alexa user. */
+  async revokeForAlexaUser(clientId: number, alexaUserId: string, trx: Knex.Transaction): Promise<number> {
+    return (await this.revokeWhere((q) => q.where({ client_id: clientId, alexa_user_id: alexaUserId }), trx)).length;
   }
 }

@@ -1,0 +1,64 @@
+import { Knex } from 'knex';
+import { parseInput } from '../auth/auth.service';
+import { sha256, TOKEN_PREFIX } from '../lib/crypto';
+import { AppError } from '../lib/errors';
+import { OAuthClient } from '../oauth/client.repository';
+import { GrantRepository } from '../oauth/grant.repository';
+import { TokenRepository } from '../oauth/token.repository';
+import { accountLinkedEventSchema, SKILL_ACCOUNT_LINKED, SKILL_DISABLED, skillDisabledEventSchema, skillEventEnvelopeSchema } from './skill-events.schema';
+
+export type SkillEventResult =
+  | { status: 'recorded' }
+  | { status: 'revoked'; grants_revoked: number }
+  | { status: 'ignored' };
+
+/**
+ * Skill events a skill forwards to us, so that links stay true (alexa.md, "After linking").
+ * Every rule is scoped to the authenticated client: a client can record an Alexa user only on a
+ * grant its own live token belongs to, and revoke only its own grants. Each event is idempotent,
+ * so Alexa's (or the skill's) retries are harmless.
+ */
+export class SkillEventService {
+  constructor(
+    private readonly db: Knex,
+    private readonly tokens: TokenRepository,
+    private readonly grants: GrantRepository,
+  ) {}
+
+  /** Handles one event envelope; throws ValidationError (400) when it is not shaped like Alexa's. */
+  async handle(client: OAuthClient, input: unknown): Promise<{ type: string; result: SkillEventResult }> {
+    const event = parseInput(skillEventEnvelopeSchema, input);
+    const type = event.request.type;
+    const userId = event.context.System.user.userId;
+    if (type === SKILL_ACCOUNT_LINKED) {
+      const linked = parseInput(accountLinkedEventSchema, input);
+      return { type, result: await this.accountLinked(client, userId, linked.request.body.accessToken) };
+    }
+    if (type === SKILL_DISABLED) {
+      parseInput(skillDisabledEventSchema, input);
+      return { type, result: await this.disabled(client, userId) };
+    }
+    // SkillEnabled, SkillPermissionAccepted, ... and whatever Alexa adds later: nothing to keep true.
+    return { type, result: { status: 'ignored' } };
+  }
+
+  /**
+   * Records the Alexa user on the grant of the event's access token. The token must be live and
+   * issued to the calling client; otherwise nothing is recorded and the caller gets 400
+   * invalid_token (the same answer whether the token is unknown, dead or another client's).
+   */
+  private async accountLinked(client: OAuthClient, alexaUserId: string, accessToken: string): Promise<SkillEventResult> {
+    const info = accessToken.startsWith(TOKEN_PREFIX.accessToken) ? await this.tokens.findLiveAccessToken(sha256(accessToken)) : undefined;
+    if (!info || info.clientId !== client.clientId) {
+      throw new AppError(400, 'invalid_token', 'The access token in the event is not a live token issued to this client; nothing was recorded.');
+    }
+    await this.grants.recordAlexaUser(info.grantId, alexaUserId);
+    return { status: 'recorded' };
+  }
+
+  /** Amazon asks providers to revoke on disable: every live grant of this client recorded for the user, in one transaction. */
+  private async disabled(client: OAuthClient, alexaUserId: string): Promise<SkillEventResult> {
+    const revoked = await this.db.transaction((trx) => this.grants.revokeForAlexaUser(client.id, alexaUserId, trx));
+    return { status: 'revoked', grants_revoked: revoked };
+  }
+}
