@@ -5,6 +5,7 @@ import pg from 'pg';
 import { startEmbedded } from '../../src/db/embedded';
 import { createKnex } from '../../src/db/knex';
 import { migrateLatest } from '../../src/db/migrate';
+import { reportChromium } from './chromium';
 
 /**
  * One database for the run: a throwaway database on the PostgreSQL server named by
@@ -12,6 +13,7 @@ import { migrateLatest } from '../../src/db/migrate';
  * Workers find it in LB_TEST_DATABASE_URL. Tests create their own uniquely named data.
  */
 export default async function globalSetup(): Promise<void> {
+  reportChromium();
   const serverUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
   let url: string;
   if (serverUrl) {
