@@ -10,6 +10,7 @@ import { healthRoutes } from './health/health.routes';
 import { csrfProtection } from './http/csrf';
 import { errorHandler, notFound, wantsJson } from './http/error-handler';
 import { requestLogger } from './http/request-logger';
+import { rejectNulBytes } from './http/params';
 import { securityHeaders } from './http/security-headers';
 import { PUBLIC_DIR, VIEWS_DIR } from './lib/paths';
 import { adminClientRoutes } from './oauth/admin-clients.routes';
@@ -39,6 +40,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
 
   app.use(requestLogger());
   app.use(securityHeaders({ hsts: config.hsts }));
+  app.use(rejectNulBytes); // the query string here; each body parser below is followed by it too
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.use(healthRoutes(knex));
 
@@ -60,7 +62,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
   const browser = Router();
   browser.use(sessionMiddleware({ knex, secret: config.sessionSecret, secure: config.cookieSecure, ttlSeconds: config.sessionTtlSeconds }));
-  browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }));
+  browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }), rejectNulBytes);
   browser.use(csrfProtection);
   browser.use(loadUser(services.users));
   browser.use(authRoutes(services.auth));

@@ -1,3 +1,4 @@
+import { rejectNulBytes } from '../http/params';
 import express, { RequestHandler, Router } from 'express';
 import { noStore } from '../http/security-headers';
 import { oauthErrors } from '../lib/errors';
@@ -30,7 +31,7 @@ export function skillEventRoutes(deps: { clients: ClientService; skillEvents: Sk
   router.use(SKILL_EVENTS_PATH, noStore);
   router
     .route(SKILL_EVENTS_PATH)
-    .post(authenticate, json, async (req, res) => {
+    .post(authenticate, json, rejectNulBytes, async (req, res) => {
       if (req.body === undefined) throw oauthErrors.invalidRequest('Send the event as application/json.');
       const { type, result } = await deps.skillEvents.handle(res.locals.client as OAuthClient, req.body);
       logger.info({ reqId: req.id, event: type.slice(0, 100), status: result.status }, 'alexa skill event');

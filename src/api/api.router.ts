@@ -1,3 +1,4 @@
+import { rejectNulBytes } from '../http/params';
 import express, { Request, Response, Router } from 'express';
 import { bookmarkApiRoutes } from '../bookmarks/bookmark.api.routes';
 import { Config } from '../config/config';
@@ -20,7 +21,7 @@ export function apiRouter({ config, services }: { config: Config; services: Serv
   const jsonBody = express.json({ limit: '64kb', strict: true, type: 'application/json' });
   const guards: ApiGuards = {
     read: services.bearer.requireScope('read'),
-    write: [...services.bearer.requireScope('write'), jsonBody],
+    write: [...services.bearer.requireScope('write'), jsonBody, rejectNulBytes],
   };
 
   const document = openApiDocument(config.publicUrl);

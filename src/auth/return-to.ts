@@ -3,8 +3,10 @@
  * URLs, protocol-relative `//host`, backslash tricks, control characters) falls back to `/`, so
  * the login form can never be turned into an open redirect.
  */
+const MAX_RETURN_TO = 4096;
+
 export function safeReturnTo(value: unknown, fallback = '/'): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 4096) return fallback;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_TO) return fallback;
   if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback;
   if (/[\u0000-\u001f\u007f\\]/.test(value)) return fallback;
   try {
@@ -15,4 +17,12 @@ export function safeReturnTo(value: unknown, fallback = '/'): string {
   } catch {
     return fallback;
   }
+}
+
+/**
+ * The login page, remembering where to come back to. A path too long to come back to is
+ * dropped rather than echoed into a huge Location header.
+ */
+export function loginUrlFor(originalUrl: string): string {
+  return originalUrl.length > MAX_RETURN_TO ? '/login' : `/login?return_to=${encodeURIComponent(originalUrl)}`;
 }

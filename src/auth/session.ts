@@ -2,6 +2,7 @@ import { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { Knex } from 'knex';
 import { KnexSessionStore } from '../http/session-store';
+import { loginUrlFor } from './return-to';
 import { User, UserRepository } from './user.repository';
 
 declare global {
@@ -46,7 +47,7 @@ export function loadUser(users: UserRepository): RequestHandler {
 /** Browser pages that need a user send everyone else to the login page, and back afterwards. */
 export const requireLogin: RequestHandler = (req, res, next) => {
   if (req.user) return next();
-  res.redirect(303, `/login?return_to=${encodeURIComponent(req.originalUrl)}`);
+  res.redirect(303, loginUrlFor(req.originalUrl));
 };
 
 /** Rotates the session id (no fixation) and signs the user in. */

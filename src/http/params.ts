@@ -1,3 +1,4 @@
+import { RequestHandler } from 'express';
 import { BadRequestError, NotFoundError } from '../lib/errors';
 
 /**
@@ -26,3 +27,20 @@ export function idParam(value: unknown): number {
   if (typeof value !== 'string' || !/^[1-9][0-9]{0,14}$/.test(value)) throw new NotFoundError();
   return Number(value);
 }
+
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (depth > 20 || value === null || typeof value !== 'object') return false;
+  for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || containsNul(v, depth + 1)) return true;
+  return false;
+}
+
+/**
+ * PostgreSQL cannot store a NUL character in text (or \u0000 in jsonb): a parameter carrying one
+ * would fail deep in a query as a 500. No legitimate input has one, so it is refused up front.
+ * Mount after the body parser (it checks the query string too).
+ */
+export const rejectNulBytes: RequestHandler = (req, _res, next) => {
+  if (containsNul(req.query) || containsNul(req.body)) throw new BadRequestError('The request contains a NUL character.');
+  next();
+};

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { loginUrlFor } from '../auth/return-to';
 import { requireLogin } from '../auth/session';
 import { noStore } from '../http/security-headers';
 import { AuthorizeService, errorRedirect, RedirectableError } from './authorize.service';
@@ -21,7 +22,7 @@ export function authorizeRoutes(authorize: AuthorizeService): Router {
       if (err instanceof RedirectableError) return res.redirect(302, errorRedirect(err));
       throw err; // not proven: the error page, never a redirect
     }
-    if (!req.user) return res.redirect(302, `/login?return_to=${encodeURIComponent(req.originalUrl)}`);
+    if (!req.user) return res.redirect(302, loginUrlFor(req.originalUrl));
     const { client, request } = validated;
     const transactionId = await authorize.startConsent(req.user.id, client, request);
     res.render('consent', {

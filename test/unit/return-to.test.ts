@@ -1,4 +1,4 @@
-import { safeReturnTo } from '../../src/auth/return-to';
+import { loginUrlFor, safeReturnTo } from '../../src/auth/return-to';
 
 describe('safeReturnTo', () => {
   it.each([
@@ -15,5 +15,15 @@ describe('safeReturnTo', () => {
     ['/recipes/12', '/recipes/12'],
   ])('when return_to is %p, then the user goes to %p', (input, expected) => {
     expect(safeReturnTo(input)).toBe(expected);
+  });
+});
+
+describe('loginUrlFor', () => {
+  it('when the page to come back to is short, then the login URL carries it', () => {
+    expect(loginUrlFor('/recipes?q=soup')).toBe('/login?return_to=%2Frecipes%3Fq%3Dsoup');
+  });
+
+  it('when the page to come back to is huge, then it is dropped rather than echoed into a huge Location header', () => {
+    expect(loginUrlFor(`/recipes?q=${'x'.repeat(5000)}`)).toBe('/login');
   });
 });
