@@ -17,6 +17,7 @@ export interface Child {
 }
 
 const live = new Set<Child>();
+const crashed: string[] = [];
 
 /** A free TCP port on 127.0.0.1 (the child binds it right after; a race is unlikely and loud). */
 export function freePort(): Promise<number> {
@@ -48,16 +49,28 @@ function keepTail(proc: ChildProcess): () => string {
 
 function track(name: string, proc: ChildProcess, port: number): Child {
   const tail = keepTail(proc);
+  let stopping = false;
   const child: Child = {
     name,
     proc,
     port,
     tail,
-    stop: () => stopProcess(proc).finally(() => live.delete(child)),
+    stop: () => {
+      stopping = true;
+      return stopProcess(proc).finally(() => live.delete(child));
+    },
   };
   live.add(child);
-  proc.once('exit', () => live.delete(child));
+  proc.once('exit', (code, signal) => {
+    live.delete(child);
+    if (!stopping) crashed.push(`${name} exited (${signal ?? `code ${code}`}) in the middle of the run:\n${tail()}`);
+  });
   return child;
+}
+
+/** Throws when a child died on its own: the figures after that would measure nothing. */
+export function assertChildrenAlive(): void {
+  if (crashed.length) throw new Error(crashed.join('\n'));
 }
 
 /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
@@ -199,4 +212,32 @@ export function rssOf(pid: number): number {
 /** Resident size of a process tree (the sum over its processes). */
 export function treeRss(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + rssOf(pid), 0);
+}
+
+/** Linux reports process CPU time in clock ticks of USER_HZ, which is 100 on every Linux ABI. */
+const USER_HZ = 100;
+
+/** CPU time (user + system) a process has used, in seconds (0 when it is gone). */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state(0) ppid(1) ... utime(11) stime(12).
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}
+
+/** The whole machine's CPU time so far, in seconds summed over cores: busy and total. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
 }

@@ -15,6 +15,32 @@ export interface TargetDef {
   load: string;
   /** For ratios to the peer: the peer target doing the same job. */
   peer?: string;
+  /** A fixed-rate load: its requests/s is the rate asked for, so no ratio means anything. */
+  fixedRate?: boolean;
+}
+
+/** Where the CPU went during one measured round (cores = CPU seconds per wall second). */
+export interface CpuRound {
+  /** The process tree under test (ours, the floor or the peer). */
+  processCores: number;
+  /** PostgreSQL backends connected to the benchmark database. */
+  postgresCores: number;
+  /** This process: autocannon and the login pacer. */
+  loadgenCores: number;
+  /** Every core of the machine that was busy. */
+  machineBusyCores: number;
+  /** Busy cores not accounted for above: other work on the machine, PostgreSQL's own background processes. */
+  otherCores: number;
+  processMsPerRequest: number;
+  postgresMsPerRequest: number;
+}
+
+export interface CpuSummary {
+  processMsPerRequest: number;
+  postgresMsPerRequest: number;
+  loadgenCores: number;
+  machineBusyCores: number;
+  otherCores: number;
 }
 
 export interface RoundSummary {
@@ -28,6 +54,7 @@ export interface RoundSummary {
   statuses: Record<string, number>;
   seconds: number;
   peakRssMb: number;
+  cpu?: CpuRound;
 }
 
 export interface TargetSummary extends TargetDef {
@@ -40,6 +67,8 @@ export interface TargetSummary extends TargetDef {
   requests: number;
   bad: number;
   rounds: RoundSummary[];
+  /** Medians over the rounds. */
+  cpu?: CpuSummary;
   xFloorReqPerSec?: number;
   xFloorP99?: number;
   xPeerReqPerSec?: number;
@@ -60,7 +89,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-export function summarizeRound(round: number, r: LoadResult, peakRssMb: number): RoundSummary {
+export function summarizeRound(round: number, r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
   const sorted = [...r.latencies].sort((a, b) => a - b);
   return {
     round,
@@ -72,6 +101,7 @@ export function summarizeRound(round: number, r: LoadResult, peakRssMb: number):
     statuses: r.statuses,
     seconds: round2(r.seconds),
     peakRssMb: round2(peakRssMb),
+    ...(cpu ? { cpu } : {}),
   };
 }
 
@@ -82,8 +112,8 @@ export class TargetRecorder {
 
   constructor(readonly def: TargetDef) {}
 
-  add(r: LoadResult, peakRssMb: number): RoundSummary {
-    const s = summarizeRound(this.rounds.length + 1, r, peakRssMb);
+  add(r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
+    const s = summarizeRound(this.rounds.length + 1, r, peakRssMb, cpu);
     this.rounds.push(s);
     for (const l of r.latencies) this.latencies.push(l);
     return s;
@@ -100,6 +130,20 @@ export class TargetRecorder {
       requests: this.rounds.reduce((n, r) => n + r.ok, 0),
       bad: this.rounds.reduce((n, r) => n + r.bad, 0),
       rounds: this.rounds,
+      ...(this.cpu() ? { cpu: this.cpu() } : {}),
+    };
+  }
+
+  private cpu(): CpuSummary | undefined {
+    const c = this.rounds.map((r) => r.cpu).filter((x): x is CpuRound => x !== undefined);
+    if (c.length === 0) return undefined;
+    const m = (f: (x: CpuRound) => number) => Math.round(median(c.map(f)) * 1000) / 1000;
+    return {
+      processMsPerRequest: m((x) => x.processMsPerRequest),
+      postgresMsPerRequest: m((x) => x.postgresMsPerRequest),
+      loadgenCores: m((x) => x.loadgenCores),
+      machineBusyCores: m((x) => x.machineBusyCores),
+      otherCores: m((x) => x.otherCores),
     };
   }
 }
@@ -107,6 +151,7 @@ export class TargetRecorder {
 export function addRatios(targets: TargetSummary[], floorName = 'floor'): void {
   const floor = targets.find((t) => t.name === floorName);
   for (const t of targets) {
+    if (t.fixedRate) continue;
     if (floor && t.side !== 'floor' && floor.reqPerSec > 0 && floor.p99 > 0) {
       t.xFloorReqPerSec = round2(t.reqPerSec / floor.reqPerSec);
       t.xFloorP99 = round2(t.p99 / floor.p99);
@@ -120,6 +165,14 @@ export function addRatios(targets: TargetSummary[], floorName = 'floor'): void {
 export const badShare = (t: TargetSummary) => t.bad / Math.max(1, t.requests + t.bad);
 
 const fmt = (n: number | undefined, digits = 1) => (n === undefined ? '-' : n.toFixed(digits));
+
+/** A Markdown table (first column left-aligned, the others right-aligned), readable as plain text. */
+function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
 
 export function formatTable(targets: TargetSummary[]): string {
   const header = ['target', 'load', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'x floor req/s', 'x floor p99', 'x peer req/s', 'bad'];
@@ -135,9 +188,16 @@ export function formatTable(targets: TargetSummary[]): string {
     fmt(t.xPeerReqPerSec, 2),
     t.bad === 0 ? '0' : `${t.bad} (${(badShare(t) * 100).toFixed(1)}%)`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+  return markdownTable(header, rows);
+}
+
+/** Where the CPU went: per request in the process under test and in PostgreSQL, and the machine. */
+export function formatCpuTable(targets: TargetSummary[]): string {
+  const header = ['target', 'process CPU ms/req', 'postgres CPU ms/req', 'load generator cores', 'busy cores', "others' cores"];
+  const rows = targets
+    .filter((t) => t.cpu)
+    .map((t) => [t.name, fmt(t.cpu!.processMsPerRequest, 3), fmt(t.cpu!.postgresMsPerRequest, 3), fmt(t.cpu!.loadgenCores, 2), fmt(t.cpu!.machineBusyCores, 2), fmt(t.cpu!.otherCores, 2)]);
+  return markdownTable(header, rows);
 }
 
 export function formatChecks(checks: Check[]): string {
@@ -164,12 +224,13 @@ interface ProfileNode {
 /** Where the time went in a V8 .cpuprofile: self time by package and by function. */
 export function summarizeCpuProfile(file: string, top = 15): { byPackage: Array<[string, number]>; byFunction: Array<[string, number]> } {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[] };
-  const total = profile.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0) || 1;
+  // Shares of the busy time: the idle samples (waiting for the database or the network) are left out.
+  const total = profile.nodes.reduce((n, node) => n + (node.callFrame.functionName === '(idle)' ? 0 : (node.hitCount ?? 0)), 0) || 1;
   const byPackage = new Map<string, number>();
   const byFunction = new Map<string, number>();
   for (const node of profile.nodes) {
     const hits = node.hitCount ?? 0;
-    if (!hits) continue;
+    if (!hits || node.callFrame.functionName === '(idle)') continue;
     const { functionName, url, lineNumber } = node.callFrame;
     const pkg = packageOf(url, functionName);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + hits);
@@ -203,13 +264,17 @@ function shortUrl(url: string): string {
 }
 
 export interface MemoryReport {
-  /** Resident size of our server (the whole process tree), in MB. */
+  /** Resident size of our server (the whole process tree), in MB, over the whole run. */
   peakMb: number;
-  /** After the first half of the measured rounds. */
-  midMb: number;
+  /** Peak during the first half of the rounds (rounds 1..R/2) and during the second half. */
+  firstHalfPeakMb: number;
+  secondHalfPeakMb: number;
+  /** Second half against the first, in percent; undefined with a single round (no halves). */
+  growthPct: number | undefined;
   /** After the whole run (and a short pause). */
   endMb: number;
-  growthPct: number;
+  /** Peak of each round of targets, in order: a leak shows as a steady climb. */
+  roundPeaksMb: number[];
 }
 
 export interface WebConcurrencyReport {
@@ -301,9 +366,12 @@ export function evaluate(byName: Map<string, TargetSummary>, memory: MemoryRepor
     });
     checks.push({
       target: 'memory',
-      requirement: `no growth between the halves of the run (<= ${LIMITS.memoryMaxGrowthPct}%)`,
-      measured: `${memory.midMb.toFixed(0)} MB after the first half, ${memory.endMb.toFixed(0)} MB at the end (${memory.growthPct >= 0 ? '+' : ''}${memory.growthPct.toFixed(1)}%)`,
-      status: verdict(memory.growthPct <= LIMITS.memoryMaxGrowthPct),
+      requirement: `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,
+      measured:
+        memory.growthPct === undefined
+          ? 'needs BENCH_ROUNDS >= 2'
+          : `peak ${memory.firstHalfPeakMb.toFixed(0)} MB in the first half, ${memory.secondHalfPeakMb.toFixed(0)} MB in the second (${memory.growthPct >= 0 ? '+' : ''}${memory.growthPct.toFixed(1)}%)`,
+      status: memory.growthPct === undefined ? 'info' : verdict(memory.growthPct <= LIMITS.memoryMaxGrowthPct),
     });
   }
   if (wc) {

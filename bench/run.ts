@@ -7,11 +7,14 @@ import { createKnex } from '../src/db/knex';
 import { migrateLatest } from '../src/db/migrate';
 import { BenchSetupError, benchDatabaseName, connectAdmin, createDatabase, databaseUrl, DEFAULT_ADMIN_URL, dropDatabase, redactUrl } from './db';
 import { HttpCall, runClosed, startPaced } from './load';
-import { Child, freePort, killAllNow, processTree, sleep, startNode, stopAll, treeRss, waitForHttp, waitForMessage } from './procs';
+import pg from 'pg';
+import { assertChildrenAlive, Child, cpuSecondsOf, freePort, killAllNow, machineCpuSeconds, processTree, sleep, startNode, stopAll, treeRss, waitForHttp, waitForMessage } from './procs';
 import {
   addRatios,
+  CpuRound,
   evaluate,
   formatChecks,
+  formatCpuTable,
   formatTable,
   MemoryReport,
   summarizeCpuProfile,
@@ -92,7 +95,11 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
   };
 }
 
-const log = (m: string) => process.stdout.write(`${m}\n`);
+let interrupted = false;
+/** Progress and results on stdout; silent once interrupted (the rounds still winding down measure nothing). */
+const log = (m: string, always = false) => {
+  if (!interrupted || always) process.stdout.write(`${m}\n`);
+};
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -107,6 +114,11 @@ class RssSampler {
 
   unwatch(name: string): void {
     this.groups.delete(name);
+  }
+
+  pids(name: string): number[] {
+    const g = this.groups.get(name);
+    return g ? processTree(g.root) : [];
   }
 
   now(name: string): number {
@@ -144,6 +156,58 @@ class RssSampler {
 
   peak(name: string): number {
     return this.groups.get(name)?.peak ?? 0;
+  }
+}
+
+/**
+ * CPU used during a round by the process under test, by the PostgreSQL backends of the benchmark
+ * database and by the load generator, against the whole machine: tells whether a target is bound
+ * by our code, by the database, or by other work on the machine.
+ */
+class CpuMeter {
+  constructor(
+    private readonly admin: pg.Client,
+    private readonly dbName: string,
+  ) {}
+
+  private async backendPids(): Promise<number[]> {
+    const { rows } = await this.admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [this.dbName]);
+    return rows.map((r) => r.pid);
+  }
+
+  private static times(pids: number[]): Map<number, number> {
+    return new Map(pids.map((pid) => [pid, cpuSecondsOf(pid)]));
+  }
+
+  async start(processPids: number[]) {
+    return {
+      at: process.hrtime.bigint(),
+      process: CpuMeter.times(processPids),
+      postgres: CpuMeter.times(await this.backendPids()),
+      self: process.cpuUsage(),
+      machine: machineCpuSeconds(),
+    };
+  }
+
+  async stop(start: Awaited<ReturnType<CpuMeter['start']>>, processPids: number[], requests: number): Promise<CpuRound> {
+    const wall = Number(process.hrtime.bigint() - start.at) / 1e9;
+    const used = (before: Map<number, number>, pids: number[]) => pids.reduce((sum, pid) => sum + Math.max(0, cpuSecondsOf(pid) - (before.get(pid) ?? 0)), 0);
+    const processSec = used(start.process, processPids);
+    const postgresSec = used(start.postgres, await this.backendPids());
+    const self = process.cpuUsage(start.self);
+    const loadgenSec = (self.user + self.system) / 1e6;
+    const machine = machineCpuSeconds();
+    const busySec = machine.busy - start.machine.busy;
+    const r3 = (n: number) => Math.round(n * 1000) / 1000;
+    return {
+      processCores: r3(processSec / wall),
+      postgresCores: r3(postgresSec / wall),
+      loadgenCores: r3(loadgenSec / wall),
+      machineBusyCores: r3(busySec / wall),
+      otherCores: r3(Math.max(0, busySec - processSec - postgresSec - loadgenSec) / wall),
+      processMsPerRequest: r3((processSec * 1000) / Math.max(1, requests)),
+      postgresMsPerRequest: r3((postgresSec * 1000) / Math.max(1, requests)),
+    };
   }
 }
 
@@ -265,7 +329,7 @@ function machine(pgVersion: string) {
   };
 }
 
-async function main(opts: Options, state: { dbName?: string }): Promise<number> {
+async function main(opts: Options, state: { dbName?: string; admin?: pg.Client }): Promise<number> {
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const selected = (name: string) => !opts.targets || opts.targets.has(name);
@@ -276,7 +340,8 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
   const dbName = benchDatabaseName(startedAt);
   await createDatabase(admin, dbName);
   state.dbName = dbName;
-  await admin.end();
+  state.admin = admin;
+  const cpu = new CpuMeter(admin, dbName);
   const url = databaseUrl(opts.adminUrl, dbName);
   const info = machine(pgVersion);
   log(`Machine: ${info.cpus} x ${info.cpuModel}, ${info.memoryGb} GB, ${info.os}, Node ${info.node}, ${info.postgres}`);
@@ -405,7 +470,7 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
   const targets = allTargets.filter((t) => selected(t.def.name === 'api-me+logins' ? 'logins' : t.def.name));
 
   // Logins: a fresh form per attempt (a successful login rotates the session, spending its form).
-  const loginDef: TargetDef = { name: 'login', label: `POST /login (argon2id) at a fixed ${opts.loginRate}/s`, side: 'ours', load: `${opts.loginRate}/s` };
+  const loginDef: TargetDef = { name: 'login', label: `POST /login (argon2id) at a fixed ${opts.loginRate}/s`, side: 'ours', load: `${opts.loginRate}/s`, fixedRate: true };
   const loginForms: Array<{ cookie: string; csrf: string }> = [];
   let loginUser = 0;
   const refillLoginForms = async () => {
@@ -429,6 +494,7 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
     runClosed({ url: t.base.origin, connections: t.connections, seconds, expectStatus: t.expect, next: t.next, onBody: t.onBody });
 
   const runTarget = async (t: Target, label: string) => {
+    assertChildrenAlive();
     await t.prepare?.();
     if (t.withLogins) {
       await refillLoginForms();
@@ -436,10 +502,13 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
       if (opts.warmup) await closed(t, opts.warmup);
       pacer.mark();
       sampler.resetRound();
+      const pids = sampler.pids(t.group);
+      const c0 = await cpu.start(pids);
       const api = await closed(t, opts.seconds);
       const logins = await pacer.stop();
+      const used = await cpu.stop(c0, pids, api.ok + logins.ok);
       const peak = sampler.roundPeak(t.group) / MB;
-      const a = recorder(t.def).add(api, peak);
+      const a = recorder(t.def).add(api, peak, used);
       const l = recorder(loginDef).add(logins, peak);
       log(`${label} ${t.def.name.padEnd(16)} ${a.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${a.p50.toFixed(2).padStart(7)}  p99 ${a.p99.toFixed(2).padStart(7)} ms${a.bad ? `  bad ${a.bad}` : ''}`);
       log(`${label} ${'login'.padEnd(16)} ${l.reqPerSec.toFixed(1).padStart(6)} /s     p50 ${l.p50.toFixed(2).padStart(7)}  p99 ${l.p99.toFixed(2).padStart(7)} ms${l.bad ? `  bad ${l.bad} ${JSON.stringify(l.statuses)}` : ''}`);
@@ -447,8 +516,11 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
     }
     if (opts.warmup) await closed(t, opts.warmup);
     sampler.resetRound();
+    const pids = sampler.pids(t.group);
+    const c0 = await cpu.start(pids);
     const res = await closed(t, opts.seconds);
-    const s = recorder(t.def).add(res, sampler.roundPeak(t.group) / MB);
+    const used = await cpu.stop(c0, pids, res.ok);
+    const s = recorder(t.def).add(res, sampler.roundPeak(t.group) / MB, used);
     if (t.def.name === 'code-exchange') codeRate = Math.max(codeRate, s.reqPerSec);
     log(`${label} ${t.def.name.padEnd(16)} ${s.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${s.p50.toFixed(2).padStart(7)}  p99 ${s.p99.toFixed(2).padStart(7)} ms${s.bad ? `  bad ${s.bad} ${JSON.stringify(s.statuses)}` : ''}`);
   };
@@ -458,14 +530,19 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
     `Measuring ${targets.length} targets x ${opts.rounds} rounds (${opts.warmup} s warm-up + ${opts.seconds} s each, alternating), ` +
       `about ${Math.ceil((targets.length * opts.rounds * (perRound + 0.5) + (opts.webConcurrency > 1 ? 4 * (perRound + 0.5) + 5 : 0)) / 60)} min`,
   );
-  const total = targets.length * opts.rounds;
-  let done = 0;
-  let midMb = 0;
+  // Our server's peak resident size in each half of the rounds (same mix of targets in both).
+  const half = Math.max(1, Math.floor(opts.rounds / 2));
+  const halfPeaks = [0, 0];
+  const roundPeaks: number[] = [];
   for (let round = 1; round <= opts.rounds; round++) {
+    let peak = 0;
     for (const t of targets) {
       await runTarget(t, `[${round}/${opts.rounds}]`);
-      if (++done === Math.ceil(total / 2)) midMb = sampler.now('linkbridge') / MB;
+      peak = Math.max(peak, sampler.roundPeak('linkbridge') / MB);
     }
+    roundPeaks.push(Math.round(peak * 10) / 10);
+    const i = round <= half ? 0 : 1;
+    halfPeaks[i] = Math.max(halfPeaks[i], peak);
   }
 
   // Several processes: a second server with WEB_CONCURRENCY, alternated with the first on /api/me.
@@ -491,13 +568,17 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
     await several.stop();
   }
 
+  assertChildrenAlive();
   await sleep(1500);
   const endMb = sampler.now('linkbridge') / MB;
+  const r1 = (n: number) => Math.round(n * 10) / 10;
   const memory: MemoryReport = {
-    peakMb: Math.round((sampler.peak('linkbridge') / MB) * 10) / 10,
-    midMb: Math.round(midMb * 10) / 10,
-    endMb: Math.round(endMb * 10) / 10,
-    growthPct: midMb > 0 ? Math.round(((endMb - midMb) / midMb) * 1000) / 10 : 0,
+    peakMb: r1(sampler.peak('linkbridge') / MB),
+    firstHalfPeakMb: r1(halfPeaks[0]),
+    secondHalfPeakMb: r1(halfPeaks[1]),
+    growthPct: opts.rounds >= 2 && halfPeaks[0] > 0 ? r1(((halfPeaks[1] - halfPeaks[0]) / halfPeaks[0]) * 100) : undefined,
+    endMb: r1(endMb),
+    roundPeaksMb: roundPeaks,
   };
   sampler.stop();
   await stopAll();
@@ -534,12 +615,15 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
   log(`Results (${info.cpus} x ${info.cpuModel}, Node ${info.node}, ${info.postgres}; req/s: median of ${opts.rounds} rounds, p50/p99: all responses)`);
   log(formatTable(summaries));
   log('');
-  log(`Memory of our server: peak ${memory.peakMb} MB, ${memory.midMb} MB after the first half, ${memory.endMb} MB at the end`);
+  log(`Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${roundPeaks.join(', ')} MB), ${memory.endMb} MB after the run`);
+  log('');
+  log('Where the CPU went (medians of the rounds; cores = CPU seconds per second):');
+  log(formatCpuTable(summaries));
   log('');
   log(formatChecks(checks));
   if (profile) {
     log('');
-    log(`CPU profile of our server (${profileDir}), self time:`);
+    log(`CPU profile of our server (${profileDir}), share of its busy time (self):`);
     log(`  by package:  ${profile.byPackage.map(([k, v]) => `${k} ${v}%`).join(', ')}`);
     for (const [fn, pct] of profile.byFunction) log(`  ${pct.toFixed(1).padStart(5)}%  ${fn}`);
   }
@@ -548,18 +632,19 @@ async function main(opts: Options, state: { dbName?: string }): Promise<number> 
   return opts.strict && checks.some((c) => c.status === 'fail') ? 1 : 0;
 }
 
-const state: { dbName?: string } = {};
+const state: { dbName?: string; admin?: pg.Client } = {};
 let opts: Options;
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await stopAll().catch(() => undefined);
+    await state.admin?.end().catch(() => undefined);
     if (state.dbName && opts) {
       if (opts.keepDb) {
-        log(`Kept the database ${state.dbName} (BENCH_KEEP_DB=1): drop it with DROP DATABASE ${state.dbName}`);
+        log(`Kept the database ${state.dbName} (BENCH_KEEP_DB=1): drop it with DROP DATABASE ${state.dbName}`, true);
       } else {
-        await dropDatabase(opts.adminUrl, state.dbName).catch((err) => log(`Could not drop the database ${state.dbName}: ${(err as Error).message}`));
+        await dropDatabase(opts.adminUrl, state.dbName).catch((err) => log(`Could not drop the database ${state.dbName}: ${(err as Error).message}`, true));
       }
     }
   })();
@@ -568,7 +653,8 @@ function cleanup(): Promise<void> {
 
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.on(signal, () => {
-    log(`\n${signal}: stopping the child processes and dropping the benchmark database`);
+    log(`\n${signal}: stopping the child processes and dropping the benchmark database`, true);
+    interrupted = true;
     void cleanup().finally(() => process.exit(code));
   });
 }
