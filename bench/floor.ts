@@ -1,5 +1,7 @@
 import express from 'express';
+import { createServer } from 'node:http';
 import pg from 'pg';
+import { serveChild } from './child';
 
 /**
  * The floor: what one database round trip per request costs on this machine. A bare Express
@@ -29,18 +31,7 @@ app.get('/floor/:hash', async (req, res) => {
   res.json(rows[0]);
 });
 
-const server = app.listen(port, '127.0.0.1', () => {
-  const addr = server.address();
-  process.send?.({ type: 'ready', port: typeof addr === 'object' && addr ? addr.port : port });
+serveChild(createServer(app), port, pool).catch((err: Error) => {
+  process.stderr.write(`floor failed: ${err.message}\n`);
+  process.exit(1);
 });
-server.keepAliveTimeout = 5000;
-
-const stop = () => {
-  server.close(() => pool.end().finally(() => process.exit(0)));
-  server.closeIdleConnections();
-  setTimeout(() => process.exit(0), 3000).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// The orchestrator went away (crash or kill): do not linger.
-process.on('disconnect', stop);

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import pg from 'pg';
+import { serveChild } from './child';
 
 /**
  * The peer: node-oidc-provider (npm `oidc-provider`, ESM-only, loaded with a real dynamic import)
@@ -26,8 +27,6 @@ if (!url || !port) {
   process.exit(2);
 }
 const pool = new pg.Pool({ connectionString: url, max: Number(process.env.PEER_POOL_MAX ?? 10) });
-
-const epoch = () => Math.floor(Date.now() / 1000);
 
 /** oidc-provider's adapter interface on one table; one statement per call, prepared by name. */
 class PgAdapter {
@@ -166,25 +165,10 @@ async function main(): Promise<void> {
     accessTokens[i] = await at.save();
   });
 
-  const server = createServer(provider.callback());
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  process.send?.({ type: 'ready', port, clientId, clientSecret, refreshTokens, accessTokens, startedAt: epoch() });
-
-  const stop = () => {
-    server.close(() => pool.end().finally(() => process.exit(0)));
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 3000).unref();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('disconnect', stop);
+  await serveChild(createServer(provider.callback()), port, pool, { clientId, clientSecret, refreshTokens, accessTokens });
 }
 
 main().catch((err) => {
-  process.stderr.write(`peer failed: ${(err as { error_description?: string }).error_description ?? ""} ${(err as Error).stack ?? String(err)}\n`);
+  process.stderr.write(`peer failed: ${(err as { error_description?: string }).error_description ?? ''} ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
