@@ -71,7 +71,11 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
   if (targets) {
     const unknown = [...targets].filter((t) => !ALL_TARGETS.includes(t));
     if (unknown.length) throw new BenchSetupError(`BENCH_TARGETS: unknown ${unknown.join(', ')} (known: ${ALL_TARGETS.join(', ')})`);
-    targets.add('floor'); // every ratio needs it
+    // What each one is compared with runs too: the floor for every ratio, the peer's counterpart,
+    // the idle API for the API beside logins.
+    targets.add('floor');
+    const needs: Record<string, string> = { logins: 'api-me', 'refresh-off': 'peer-refresh', 'refresh-rotate': 'peer-refresh', introspect: 'peer-introspect' };
+    for (const t of [...targets]) if (needs[t]) targets.add(needs[t]);
   }
   // BENCH_SERVER_X=v is passed to our server as X=v (e.g. BENCH_SERVER_DB_POOL_MAX=20).
   const serverEnv: Record<string, string> = {};
