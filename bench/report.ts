@@ -58,11 +58,13 @@ export interface RoundSummary {
 }
 
 export interface TargetSummary extends TargetDef {
-  /** Median over the rounds. */
+  /** Medians over the rounds: a round hit by a burst of other work on the machine does not decide. */
   reqPerSec: number;
-  /** Over every response of every round. */
   p50: number;
   p99: number;
+  /** Over every response of every round pooled (kept in the JSON for comparison). */
+  pooledP50?: number;
+  pooledP99?: number;
   peakRssMb: number;
   requests: number;
   bad: number;
@@ -82,7 +84,7 @@ export interface Check {
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -105,7 +107,7 @@ export function summarizeRound(round: number, r: LoadResult, peakRssMb: number, 
   };
 }
 
-/** Collects the rounds of one target; latencies are pooled for the percentiles. */
+/** Collects the rounds of one target (and pools their latencies for the JSON). */
 export class TargetRecorder {
   private latencies: number[] = [];
   readonly rounds: RoundSummary[] = [];
@@ -124,8 +126,10 @@ export class TargetRecorder {
     return {
       ...this.def,
       reqPerSec: round2(median(this.rounds.map((r) => r.reqPerSec))),
-      p50: round2(percentile(sorted, 50)),
-      p99: round2(percentile(sorted, 99)),
+      p50: round2(median(this.rounds.map((r) => r.p50))),
+      p99: round2(median(this.rounds.map((r) => r.p99))),
+      pooledP50: round2(percentile(sorted, 50)),
+      pooledP99: round2(percentile(sorted, 99)),
       peakRssMb: round2(Math.max(0, ...this.rounds.map((r) => r.peakRssMb))),
       requests: this.rounds.reduce((n, r) => n + r.ok, 0),
       bad: this.rounds.reduce((n, r) => n + r.bad, 0),
@@ -205,14 +209,31 @@ export function formatChecks(checks: Check[]): string {
   return checks.map((c) => `${mark[c.status]}  ${c.target}: ${c.requirement} -- ${c.measured}`).join('\n');
 }
 
-export function writeResults(dir: string, stamp: string, data: unknown): { file: string; latest: string } {
+/** The JSON of the run (timestamped, and as latest.json) and latest.md, the README's figures block. */
+export function writeResults(dir: string, stamp: string, data: unknown, markdown: string): { file: string; latest: string; markdown: string } {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${stamp}.json`);
   const latest = join(dir, 'latest.json');
   const text = `${JSON.stringify(data, null, 2)}\n`;
   writeFileSync(file, text);
   writeFileSync(latest, text);
-  return { file, latest };
+  const md = join(dir, 'latest.md');
+  writeFileSync(md, markdown);
+  return { file, latest, markdown: md };
+}
+
+/** The figures as the README shows them (replace the block between its bench:figures markers). */
+export function formatMarkdown(opts: { date: string; machine: string; minutes: number; targets: TargetSummary[]; checks: Check[]; memory: string }): string {
+  return [
+    `Run of ${opts.date} (${opts.minutes} min): ${opts.machine}.`,
+    '',
+    formatTable(opts.targets),
+    '',
+    opts.memory,
+    '',
+    ...opts.checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`),
+    '',
+  ].join('\n');
 }
 
 interface ProfileNode {

@@ -15,7 +15,9 @@ import {
   evaluate,
   formatChecks,
   formatCpuTable,
+  formatMarkdown,
   formatTable,
+  median,
   MemoryReport,
   summarizeCpuProfile,
   TargetDef,
@@ -613,13 +615,18 @@ async function main(opts: Options, state: { dbName?: string; admin?: pg.Client }
     checks,
     profile,
   };
-  const written = writeResults(join(ROOT, 'bench-results'), stamp, result);
+  const machineLine =
+    `${info.cpus} x ${info.cpuModel}, ${info.memoryGb} GB, ${info.os}, Node ${info.node}, ${info.postgres}, commit ${info.commit}, ` +
+    `load average ${info.loadAverageAtStart} at the start (others' cores during the rounds: median ${median(summaries.map((t) => t.cpu?.otherCores ?? 0)).toFixed(2)})`;
+  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${roundPeaks.join(', ')} MB), ${memory.endMb} MB after the run.`;
+  const markdown = formatMarkdown({ date: startedAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC', machine: machineLine, minutes: result.minutes, targets: summaries, checks, memory: memoryLine });
+  const written = writeResults(join(ROOT, 'bench-results'), stamp, result, markdown);
 
   log('');
-  log(`Results (${info.cpus} x ${info.cpuModel}, Node ${info.node}, ${info.postgres}; req/s: median of ${opts.rounds} rounds, p50/p99: all responses)`);
+  log(`Results (${info.cpus} x ${info.cpuModel}, Node ${info.node}, ${info.postgres}; medians of ${opts.rounds} rounds)`);
   log(formatTable(summaries));
   log('');
-  log(`Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${roundPeaks.join(', ')} MB), ${memory.endMb} MB after the run`);
+  log(memoryLine);
   log('');
   log('Where the CPU went (medians of the rounds; cores = CPU seconds per second):');
   log(formatCpuTable(summaries));
@@ -632,7 +639,7 @@ async function main(opts: Options, state: { dbName?: string; admin?: pg.Client }
     for (const [fn, pct] of profile.byFunction) log(`  ${pct.toFixed(1).padStart(5)}%  ${fn}`);
   }
   log('');
-  log(`Written ${written.file} (and ${written.latest}) in ${result.minutes} min`);
+  log(`Written ${written.file} (and ${written.latest}, ${written.markdown}) in ${result.minutes} min`);
   return opts.strict && checks.some((c) => c.status === 'fail') ? 1 : 0;
 }
 

@@ -23,15 +23,17 @@ describe('percentile', () => {
 });
 
 describe('TargetRecorder', () => {
-  it('takes the median of the rounds for req/s and pools latencies for the percentiles', () => {
+  it('takes the median of the rounds, and pools latencies for the JSON', () => {
     const r = new TargetRecorder({ name: 'api-me', label: '', side: 'ours', load: '32 conns' });
     r.add(load(1000, 10, [1, 2, 3]), 100);
     r.add(load(3000, 10, [4, 5, 6]), 120);
     r.add(load(2000, 10, [7, 8, 9]), 110);
     const s = r.summary();
     expect(s.reqPerSec).toBe(200);
-    expect(s.p50).toBe(5);
-    expect(s.p99).toBe(9);
+    expect(s.p50).toBe(5); // round p50s 2, 5, 8
+    expect(s.p99).toBe(6); // round p99s 3, 6, 9
+    expect(s.pooledP50).toBe(5);
+    expect(s.pooledP99).toBe(9);
     expect(s.peakRssMb).toBe(120);
     expect(s.requests).toBe(6000);
     expect(s.bad).toBe(0);
