@@ -231,6 +231,10 @@ export function formatMarkdown(opts: { date: string; machine: string; minutes: n
     '',
     opts.memory,
     '',
+    'Where the CPU went (cores = CPU seconds per second):',
+    '',
+    formatCpuTable(opts.targets),
+    '',
     ...opts.checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`),
     '',
   ].join('\n');
