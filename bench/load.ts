@@ -1,0 +1,170 @@
+import autocannon from 'autocannon';
+import { Agent, request } from 'node:http';
+
+/**
+ * Load generators. Closed loop (autocannon, N connections as fast as the server answers) for
+ * throughput targets, and an open-loop pacer (a request every 1/rate seconds whatever the server
+ * does) for the fixed login rate. Latencies are collected per response with sub-millisecond
+ * precision (autocannon's own histogram rounds to whole milliseconds).
+ */
+
+export interface HttpCall {
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface LoadResult {
+  /** Responses with the expected status. */
+  ok: number;
+  /** Every status seen, with counts. */
+  statuses: Record<string, number>;
+  /** Socket errors and timeouts. */
+  errors: number;
+  seconds: number;
+  /** Latency in ms of each expected response, unsorted. */
+  latencies: number[];
+}
+
+export interface ClosedLoad {
+  url: string;
+  connections: number;
+  seconds: number;
+  expectStatus: number;
+  /** The next request (called once per request: cycles through tokens, codes...). */
+  next: () => HttpCall;
+  /** Body of each expected response (only when given, e.g. to keep rotated refresh tokens). */
+  onBody?: (body: string) => void;
+}
+
+export function runClosed(load: ClosedLoad): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const latencies: number[] = [];
+    const statuses: Record<string, number> = {};
+    let ok = 0;
+    const onResponse = load.onBody
+      ? (status: number, body: string) => {
+          if (status === load.expectStatus) load.onBody!(body);
+        }
+      : undefined;
+    const instance = autocannon(
+      {
+        url: load.url,
+        connections: load.connections,
+        duration: load.seconds,
+        timeout: 10,
+        requests: [
+          {
+            setupRequest: (req) => {
+              const call = load.next();
+              return { ...req, method: call.method, path: call.path, headers: { ...(call.headers ?? {}) }, body: call.body ?? '' };
+            },
+            onResponse,
+          },
+        ],
+      },
+      (err: unknown, result: autocannon.Result) => {
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+        resolve({ ok, statuses, errors: result.errors, seconds: result.duration, latencies });
+      },
+    );
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+      if (statusCode === load.expectStatus) {
+        ok++;
+        latencies.push(responseTime);
+      }
+    });
+  });
+}
+
+export interface Pacer {
+  /** Starts counting from now (after a warm-up). */
+  mark(): void;
+  /** Stops sending, waits for requests in flight, returns what was counted since mark(). */
+  stop(): Promise<LoadResult>;
+}
+
+/** Sends `ratePerSecond` requests per second at even intervals, each on its own (open loop). */
+export function startPaced(opts: { host: string; port: number; ratePerSecond: number; expectStatus: number; next: () => HttpCall }): Pacer {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  let latencies: number[] = [];
+  let statuses: Record<string, number> = {};
+  let ok = 0;
+  let errors = 0;
+  let markedAt = process.hrtime.bigint();
+  let epoch = 0; // requests sent before the last mark() are not counted
+  const inFlight = new Set<Promise<void>>();
+  const intervalMs = 1000 / opts.ratePerSecond;
+  let sent = 0;
+  const startedAt = Date.now();
+
+  const fire = () => {
+    const call = opts.next();
+    const myEpoch = epoch;
+    const t0 = process.hrtime.bigint();
+    const p = new Promise<void>((resolve) => {
+      const req = request(
+        { host: opts.host, port: opts.port, method: call.method, path: call.path, headers: { ...(call.headers ?? {}), ...(call.body ? { 'content-length': String(Buffer.byteLength(call.body)) } : {}) }, agent, timeout: 10000 },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (myEpoch === epoch) {
+              const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+              const status = res.statusCode ?? 0;
+              statuses[status] = (statuses[status] ?? 0) + 1;
+              if (status === opts.expectStatus) {
+                ok++;
+                latencies.push(ms);
+              }
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        if (myEpoch === epoch) errors++;
+        resolve();
+      });
+      req.end(call.body);
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  // A fine timer that catches up, so the average rate holds even when a tick is late.
+  const timer = setInterval(() => {
+    const due = Math.floor((Date.now() - startedAt) / intervalMs) + 1;
+    while (sent < due) {
+      sent++;
+      fire();
+    }
+  }, Math.max(5, Math.floor(intervalMs / 2)));
+
+  return {
+    mark() {
+      epoch++;
+      latencies = [];
+      statuses = {};
+      ok = 0;
+      errors = 0;
+      markedAt = process.hrtime.bigint();
+    },
+    async stop() {
+      clearInterval(timer);
+      const seconds = Number(process.hrtime.bigint() - markedAt) / 1e9;
+      await Promise.all([...inFlight]);
+      agent.destroy();
+      return { ok, statuses, errors, seconds, latencies };
+    },
+  };
+}
+
+/** Percentile of unsorted samples (nearest rank); 0 when there are none. */
+export function percentile(sortedAscending: number[], p: number): number {
+  if (sortedAscending.length === 0) return 0;
+  const rank = Math.ceil((p / 100) * sortedAscending.length);
+  return sortedAscending[Math.min(sortedAscending.length, Math.max(1, rank)) - 1];
+}

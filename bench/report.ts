@@ -1,0 +1,414 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LoadResult, percentile } from './load';
+
+/** Aggregation of the rounds, the ratios, the pass/fail checks and the printed/JSON report. */
+
+export type Side = 'floor' | 'ours' | 'peer';
+
+export interface TargetDef {
+  name: string;
+  /** What it is, in a few words (printed and in the JSON). */
+  label: string;
+  side: Side;
+  /** How it is driven, for the table: "32 conns" (closed loop) or "20/s" (fixed rate). */
+  load: string;
+  /** For ratios to the peer: the peer target doing the same job. */
+  peer?: string;
+  /** A fixed-rate load: its requests/s is the rate asked for, so no ratio means anything. */
+  fixedRate?: boolean;
+}
+
+/** Where the CPU went during one measured round (cores = CPU seconds per wall second). */
+export interface CpuRound {
+  /** The process tree under test (ours, the floor or the peer). */
+  processCores: number;
+  /** PostgreSQL backends connected to the benchmark database. */
+  postgresCores: number;
+  /** This process: autocannon and the login pacer. */
+  loadgenCores: number;
+  /** Every core of the machine that was busy. */
+  machineBusyCores: number;
+  /** Busy cores not accounted for above: other work on the machine, PostgreSQL's own background processes. */
+  otherCores: number;
+  processMsPerRequest: number;
+  postgresMsPerRequest: number;
+}
+
+export interface CpuSummary {
+  processMsPerRequest: number;
+  postgresMsPerRequest: number;
+  loadgenCores: number;
+  machineBusyCores: number;
+  otherCores: number;
+}
+
+export interface RoundSummary {
+  round: number;
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  ok: number;
+  /** Responses with another status, socket errors and timeouts. */
+  bad: number;
+  statuses: Record<string, number>;
+  seconds: number;
+  peakRssMb: number;
+  cpu?: CpuRound;
+}
+
+export interface TargetSummary extends TargetDef {
+  /** Medians over the rounds: a round hit by a burst of other work on the machine does not decide. */
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  /** Over every response of every round pooled (kept in the JSON for comparison). */
+  pooledP50?: number;
+  pooledP99?: number;
+  peakRssMb: number;
+  requests: number;
+  bad: number;
+  rounds: RoundSummary[];
+  /** Medians over the rounds. */
+  cpu?: CpuSummary;
+  xFloorReqPerSec?: number;
+  xFloorP99?: number;
+  xPeerReqPerSec?: number;
+}
+
+export interface Check {
+  target: string;
+  requirement: string;
+  measured: string;
+  status: 'pass' | 'fail' | 'info';
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+export const median = (xs: number[]) => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export function summarizeRound(round: number, r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
+  const sorted = [...r.latencies].sort((a, b) => a - b);
+  return {
+    round,
+    reqPerSec: round2(r.ok / Math.max(r.seconds, 0.001)),
+    p50: round2(percentile(sorted, 50)),
+    p99: round2(percentile(sorted, 99)),
+    ok: r.ok,
+    bad: r.errors + Object.entries(r.statuses).reduce((n, [, c]) => n + c, 0) - r.ok,
+    statuses: r.statuses,
+    seconds: round2(r.seconds),
+    peakRssMb: round2(peakRssMb),
+    ...(cpu ? { cpu } : {}),
+  };
+}
+
+/** Collects the rounds of one target (and pools their latencies for the JSON). */
+export class TargetRecorder {
+  private latencies: number[] = [];
+  readonly rounds: RoundSummary[] = [];
+
+  constructor(readonly def: TargetDef) {}
+
+  add(r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
+    const s = summarizeRound(this.rounds.length + 1, r, peakRssMb, cpu);
+    this.rounds.push(s);
+    for (const l of r.latencies) this.latencies.push(l);
+    return s;
+  }
+
+  summary(): TargetSummary {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    return {
+      ...this.def,
+      reqPerSec: round2(median(this.rounds.map((r) => r.reqPerSec))),
+      p50: round2(median(this.rounds.map((r) => r.p50))),
+      p99: round2(median(this.rounds.map((r) => r.p99))),
+      pooledP50: round2(percentile(sorted, 50)),
+      pooledP99: round2(percentile(sorted, 99)),
+      peakRssMb: round2(Math.max(0, ...this.rounds.map((r) => r.peakRssMb))),
+      requests: this.rounds.reduce((n, r) => n + r.ok, 0),
+      bad: this.rounds.reduce((n, r) => n + r.bad, 0),
+      rounds: this.rounds,
+      ...(this.cpu() ? { cpu: this.cpu() } : {}),
+    };
+  }
+
+  private cpu(): CpuSummary | undefined {
+    const c = this.rounds.map((r) => r.cpu).filter((x): x is CpuRound => x !== undefined);
+    if (c.length === 0) return undefined;
+    const m = (f: (x: CpuRound) => number) => Math.round(median(c.map(f)) * 1000) / 1000;
+    return {
+      processMsPerRequest: m((x) => x.processMsPerRequest),
+      postgresMsPerRequest: m((x) => x.postgresMsPerRequest),
+      loadgenCores: m((x) => x.loadgenCores),
+      machineBusyCores: m((x) => x.machineBusyCores),
+      otherCores: m((x) => x.otherCores),
+    };
+  }
+}
+
+export function addRatios(targets: TargetSummary[], floorName = 'floor'): void {
+  const floor = targets.find((t) => t.name === floorName);
+  for (const t of targets) {
+    if (t.fixedRate) continue;
+    if (floor && t.side !== 'floor' && floor.reqPerSec > 0 && floor.p99 > 0) {
+      t.xFloorReqPerSec = round2(t.reqPerSec / floor.reqPerSec);
+      t.xFloorP99 = round2(t.p99 / floor.p99);
+    }
+    const peer = t.peer ? targets.find((p) => p.name === t.peer) : undefined;
+    if (peer && peer.reqPerSec > 0) t.xPeerReqPerSec = round2(t.reqPerSec / peer.reqPerSec);
+  }
+}
+
+/** A target whose answers were not what the load expected measures nothing. */
+export const badShare = (t: TargetSummary) => t.bad / Math.max(1, t.requests + t.bad);
+
+const fmt = (n: number | undefined, digits = 1) => (n === undefined ? '-' : n.toFixed(digits));
+
+/** A Markdown table (first column left-aligned, the others right-aligned), readable as plain text. */
+function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+export function formatTable(targets: TargetSummary[]): string {
+  const header = ['target', 'load', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'x floor req/s', 'x floor p99', 'x peer req/s', 'bad'];
+  const rows = targets.map((t) => [
+    t.name,
+    t.load,
+    fmt(t.reqPerSec, 0),
+    fmt(t.p50, 2),
+    fmt(t.p99, 2),
+    fmt(t.peakRssMb, 0),
+    fmt(t.xFloorReqPerSec, 2),
+    fmt(t.xFloorP99, 2),
+    fmt(t.xPeerReqPerSec, 2),
+    t.bad === 0 ? '0' : `${t.bad} (${(badShare(t) * 100).toFixed(1)}%)`,
+  ]);
+  return markdownTable(header, rows);
+}
+
+/** Where the CPU went: per request in the process under test and in PostgreSQL, and the machine. */
+export function formatCpuTable(targets: TargetSummary[]): string {
+  const header = ['target', 'process CPU ms/req', 'postgres CPU ms/req', 'load generator cores', 'busy cores', "others' cores"];
+  const rows = targets
+    .filter((t) => t.cpu)
+    .map((t) => [t.name, fmt(t.cpu!.processMsPerRequest, 3), fmt(t.cpu!.postgresMsPerRequest, 3), fmt(t.cpu!.loadgenCores, 2), fmt(t.cpu!.machineBusyCores, 2), fmt(t.cpu!.otherCores, 2)]);
+  return markdownTable(header, rows);
+}
+
+export function formatChecks(checks: Check[]): string {
+  const mark = { pass: 'PASS', fail: 'FAIL', info: 'INFO' };
+  return checks.map((c) => `${mark[c.status]}  ${c.target}: ${c.requirement} -- ${c.measured}`).join('\n');
+}
+
+/** The JSON of the run (timestamped, and as latest.json) and latest.md, the README's figures block. */
+export function writeResults(dir: string, stamp: string, data: unknown, markdown: string): { file: string; latest: string; markdown: string } {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${stamp}.json`);
+  const latest = join(dir, 'latest.json');
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  writeFileSync(file, text);
+  writeFileSync(latest, text);
+  const md = join(dir, 'latest.md');
+  writeFileSync(md, markdown);
+  return { file, latest, markdown: md };
+}
+
+/** The figures as the README shows them (replace the block between its bench:figures markers). */
+export function formatMarkdown(opts: { date: string; machine: string; minutes: number; targets: TargetSummary[]; checks: Check[]; memory: string }): string {
+  return [
+    `Run of ${opts.date} (${opts.minutes} min): ${opts.machine}.`,
+    '',
+    formatTable(opts.targets),
+    '',
+    opts.memory,
+    '',
+    'Where the CPU went (cores = CPU seconds per second):',
+    '',
+    formatCpuTable(opts.targets),
+    '',
+    ...opts.checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`),
+    '',
+  ].join('\n');
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+/** Where the time went in a V8 .cpuprofile: self time by package and by function. */
+export function summarizeCpuProfile(file: string, top = 15): { byPackage: Array<[string, number]>; byFunction: Array<[string, number]> } {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[] };
+  // Shares of the busy time: the idle samples (waiting for the database or the network) are left out.
+  const total = profile.nodes.reduce((n, node) => n + (node.callFrame.functionName === '(idle)' ? 0 : (node.hitCount ?? 0)), 0) || 1;
+  const byPackage = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (!hits || node.callFrame.functionName === '(idle)') continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const pkg = packageOf(url, functionName);
+    byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + hits);
+    const fn = `${functionName || '(anonymous)'} ${shortUrl(url)}${url ? `:${lineNumber + 1}` : ''}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + hits);
+  }
+  const share = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => [k, round2((100 * v) / total)] as [string, number]);
+  return { byPackage: share(byPackage), byFunction: share(byFunction) };
+}
+
+function packageOf(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
+  if (url.startsWith('node:')) return 'node core';
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return nm[1];
+  const ours = /\/dist\/(src\/[^/]+)/.exec(url);
+  if (ours) return `linkbridge ${ours[1]}`;
+  return shortUrl(url);
+}
+
+function shortUrl(url: string): string {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
+  const dist = url.indexOf('/dist/');
+  if (dist >= 0) return url.slice(dist + 1);
+  return url.replace(/^file:\/\//, '');
+}
+
+export interface MemoryReport {
+  /** Resident size of our server (the whole process tree), in MB, over the whole run. */
+  peakMb: number;
+  /** Peak during the first half of the rounds (rounds 1..R/2) and during the second half. */
+  firstHalfPeakMb: number;
+  secondHalfPeakMb: number;
+  /** Second half against the first, in percent; undefined with a single round (no halves). */
+  growthPct: number | undefined;
+  /** After the whole run (and a short pause). */
+  endMb: number;
+  /** Peak of each round of targets, in order: a leak shows as a steady climb. */
+  roundPeaksMb: number[];
+}
+
+export interface WebConcurrencyReport {
+  requested: number;
+  /** Processes the server really ran (1 means the setting was ignored). */
+  processes: number;
+  oneProcessReqPerSec: number;
+  severalReqPerSec: number;
+  ratio: number;
+  cores: number;
+}
+
+export const LIMITS = {
+  apiMinXFloorReqPerSec: 1.0,
+  apiMaxXFloorP99: 1.5,
+  refreshMinXPeer: 1.5,
+  codeExchangeMaxP99Ms: 100,
+  loginsMaxXIdleP99: 2,
+  memoryMaxMb: 200,
+  memoryMaxGrowthPct: 10,
+  maxBadShare: 0.01,
+};
+
+/** The targets of the issue, checked against the figures of this run. */
+export function evaluate(byName: Map<string, TargetSummary>, memory: MemoryReport | undefined, wc: WebConcurrencyReport | undefined): Check[] {
+  const checks: Check[] = [];
+  const verdict = (ok: boolean): Check['status'] => (ok ? 'pass' : 'fail');
+  const floor = byName.get('floor');
+
+  for (const t of byName.values()) {
+    if (badShare(t) > LIMITS.maxBadShare) {
+      checks.push({ target: t.name, requirement: 'answers as expected (the figures are void otherwise)', measured: `${t.bad} unexpected answers or errors (${(badShare(t) * 100).toFixed(1)}%)`, status: 'fail' });
+    }
+  }
+  for (const name of ['api-me', 'api-bookmarks']) {
+    const t = byName.get(name);
+    if (!t || !floor) continue;
+    checks.push({
+      target: name,
+      requirement: `req/s >= ${LIMITS.apiMinXFloorReqPerSec.toFixed(1)}x the floor`,
+      measured: `${t.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(t.xFloorReqPerSec, 2)}x`,
+      status: verdict((t.xFloorReqPerSec ?? 0) >= LIMITS.apiMinXFloorReqPerSec),
+    });
+    checks.push({
+      target: name,
+      requirement: `p99 <= ${LIMITS.apiMaxXFloorP99}x the floor's`,
+      measured: `${t.p99.toFixed(2)} vs ${floor.p99.toFixed(2)} ms = ${fmt(t.xFloorP99, 2)}x`,
+      status: verdict((t.xFloorP99 ?? Infinity) <= LIMITS.apiMaxXFloorP99),
+    });
+  }
+  for (const name of ['refresh-off', 'refresh-rotate']) {
+    const t = byName.get(name);
+    const peer = t?.peer ? byName.get(t.peer) : undefined;
+    if (!t || !peer) continue;
+    checks.push({
+      target: name,
+      requirement: `req/s >= ${LIMITS.refreshMinXPeer}x the peer's refresh`,
+      measured: `${t.reqPerSec.toFixed(0)} vs ${peer.reqPerSec.toFixed(0)} req/s = ${fmt(t.xPeerReqPerSec, 2)}x`,
+      status: verdict((t.xPeerReqPerSec ?? 0) >= LIMITS.refreshMinXPeer),
+    });
+  }
+  const code = byName.get('code-exchange');
+  if (code) {
+    checks.push({
+      target: code.name,
+      requirement: `p99 < ${LIMITS.codeExchangeMaxP99Ms} ms at ${code.load}`,
+      measured: `p99 ${code.p99.toFixed(2)} ms (p50 ${code.p50.toFixed(2)} ms, ${code.reqPerSec.toFixed(0)} req/s)`,
+      status: verdict(code.p99 < LIMITS.codeExchangeMaxP99Ms),
+    });
+  }
+  const idle = byName.get('api-me');
+  const busy = byName.get('api-me+logins');
+  const login = byName.get('login');
+  if (idle && busy) {
+    const x = idle.p99 > 0 ? busy.p99 / idle.p99 : Infinity;
+    checks.push({
+      target: busy.name,
+      requirement: `API p99 while logins run < ${LIMITS.loginsMaxXIdleP99}x its idle p99`,
+      measured: `${busy.p99.toFixed(2)} vs ${idle.p99.toFixed(2)} ms = ${x.toFixed(2)}x` + (login ? `; logins ran at ${(login.requests / login.rounds.reduce((s, r) => s + r.seconds, 0)).toFixed(1)}/s, p50 ${login.p50.toFixed(1)} ms, p99 ${login.p99.toFixed(1)} ms` : ''),
+      status: verdict(x < LIMITS.loginsMaxXIdleP99),
+    });
+  }
+  if (memory) {
+    checks.push({
+      target: 'memory',
+      requirement: `server resident size after the full run < ${LIMITS.memoryMaxMb} MB`,
+      measured: `${memory.endMb.toFixed(0)} MB (peak ${memory.peakMb.toFixed(0)} MB)`,
+      status: verdict(memory.endMb < LIMITS.memoryMaxMb),
+    });
+    checks.push({
+      target: 'memory',
+      requirement: `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,
+      measured:
+        memory.growthPct === undefined
+          ? 'needs BENCH_ROUNDS >= 2'
+          : `peak ${memory.firstHalfPeakMb.toFixed(0)} MB in the first half, ${memory.secondHalfPeakMb.toFixed(0)} MB in the second (${memory.growthPct >= 0 ? '+' : ''}${memory.growthPct.toFixed(1)}%)`,
+      status: memory.growthPct === undefined ? 'info' : verdict(memory.growthPct <= LIMITS.memoryMaxGrowthPct),
+    });
+  }
+  if (wc) {
+    checks.push({
+      target: 'WEB_CONCURRENCY',
+      requirement: `several processes scale the API when cores are free (report)`,
+      measured:
+        wc.processes <= 1
+          ? `WEB_CONCURRENCY=${wc.requested} was ignored: the server ran 1 process (${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s = ${wc.ratio.toFixed(2)}x)`
+          : `${wc.processes} processes (WEB_CONCURRENCY=${wc.requested}): GET /api/me ${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s with 1 = ${wc.ratio.toFixed(2)}x, on ${wc.cores} cores shared with PostgreSQL and the load generator`,
+      status: 'info',
+    });
+  }
+  return checks;
+}

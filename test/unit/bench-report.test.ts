@@ -1,0 +1,91 @@
+import { percentile } from '../../bench/load';
+import { addRatios, evaluate, TargetRecorder, TargetSummary } from '../../bench/report';
+
+/** The benchmark's arithmetic: what it prints is only as good as these. */
+
+const load = (ok: number, seconds: number, latencies: number[], other: Record<string, number> = {}) => ({
+  ok,
+  seconds,
+  latencies,
+  errors: 0,
+  statuses: { '200': ok, ...other },
+});
+
+describe('percentile', () => {
+  it('uses the nearest rank of sorted samples', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(xs, 50)).toBe(50);
+    expect(percentile(xs, 99)).toBe(99);
+    expect(percentile(xs, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 99)).toBe(0);
+  });
+});
+
+describe('TargetRecorder', () => {
+  it('takes the median of the rounds, and pools latencies for the JSON', () => {
+    const r = new TargetRecorder({ name: 'api-me', label: '', side: 'ours', load: '32 conns' });
+    r.add(load(1000, 10, [1, 2, 3]), 100);
+    r.add(load(3000, 10, [4, 5, 6]), 120);
+    r.add(load(2000, 10, [7, 8, 9]), 110);
+    const s = r.summary();
+    expect(s.reqPerSec).toBe(200);
+    expect(s.p50).toBe(5); // round p50s 2, 5, 8
+    expect(s.p99).toBe(6); // round p99s 3, 6, 9
+    expect(s.pooledP50).toBe(5);
+    expect(s.pooledP99).toBe(9);
+    expect(s.peakRssMb).toBe(120);
+    expect(s.requests).toBe(6000);
+    expect(s.bad).toBe(0);
+  });
+
+  it('counts other statuses and socket errors as bad', () => {
+    const r = new TargetRecorder({ name: 'refresh-off', label: '', side: 'ours', load: '32 conns' });
+    r.add({ ...load(90, 1, [1]), errors: 2, statuses: { '200': 90, '400': 8 } }, 0);
+    expect(r.summary().bad).toBe(10);
+  });
+});
+
+function summary(name: string, side: TargetSummary['side'], reqPerSec: number, p99: number, extra: Partial<TargetSummary> = {}): TargetSummary {
+  return { name, label: '', side, load: '32 conns', reqPerSec, p50: p99 / 2, p99, peakRssMb: 100, requests: 1000, bad: 0, rounds: [], ...extra };
+}
+
+describe('ratios and goals', () => {
+  it('compares with the floor and the peer, and checks every goal', () => {
+    const targets = [
+      summary('floor', 'floor', 4000, 20),
+      summary('api-me', 'ours', 4400, 25),
+      summary('api-bookmarks', 'ours', 2000, 40),
+      summary('refresh-off', 'ours', 1600, 50, { peer: 'peer-refresh' }),
+      summary('refresh-rotate', 'ours', 1400, 60, { peer: 'peer-refresh' }),
+      summary('peer-refresh', 'peer', 1000, 50),
+      summary('code-exchange', 'ours', 500, 120, { load: '50 conns' }),
+      summary('api-me+logins', 'ours', 3000, 45),
+      summary('login', 'ours', 20, 300, { load: '20/s', fixedRate: true }),
+    ];
+    addRatios(targets);
+    const byName = new Map(targets.map((t) => [t.name, t]));
+    expect(byName.get('api-me')!.xFloorReqPerSec).toBe(1.1);
+    expect(byName.get('api-me')!.xFloorP99).toBe(1.25);
+    expect(byName.get('refresh-off')!.xPeerReqPerSec).toBe(1.6);
+    expect(byName.get('login')!.xFloorReqPerSec).toBeUndefined();
+
+    const checks = evaluate(byName, { peakMb: 180, firstHalfPeakMb: 150, secondHalfPeakMb: 170, growthPct: 13.3, endMb: 140, roundPeaksMb: [150, 170] }, undefined);
+    const status = (target: string, words: string) => checks.find((c) => c.target === target && c.requirement.includes(words))?.status;
+    expect(status('api-me', 'req/s')).toBe('pass');
+    expect(status('api-me', 'p99')).toBe('pass');
+    expect(status('api-bookmarks', 'req/s')).toBe('fail');
+    expect(status('refresh-off', 'peer')).toBe('pass');
+    expect(status('refresh-rotate', 'peer')).toBe('fail');
+    expect(status('code-exchange', 'p99')).toBe('fail');
+    expect(status('api-me+logins', 'idle')).toBe('pass');
+    expect(status('memory', '200 MB')).toBe('pass');
+    expect(status('memory', 'halves')).toBe('fail');
+  });
+
+  it('voids a target whose answers were not the expected ones', () => {
+    const t = summary('api-me', 'ours', 1000, 10, { bad: 50, requests: 950 });
+    const checks = evaluate(new Map([[t.name, t]]), undefined, undefined);
+    expect(checks).toEqual([expect.objectContaining({ target: 'api-me', status: 'fail' })]);
+  });
+});
