@@ -4,6 +4,8 @@ import pg from 'pg';
 import { PasswordHasher } from '../src/auth/password-hasher';
 import { loadConfig } from '../src/config/config';
 import { randomToken, sha256, TOKEN_PREFIX } from '../src/lib/crypto';
+import { RevocationBus } from '../src/oauth/revocation-bus';
+import { createClientCache } from '../src/oauth/token-cache';
 import { ClientRepository } from '../src/oauth/client.repository';
 import { alexaRedirectUris, ClientService } from '../src/oauth/client.service';
 
@@ -92,7 +94,7 @@ export async function seedDatabase(knex: Knex, url: string, sizes: SeedSizes, lo
   const passwordHash = await new PasswordHasher(config.password).hash(BENCH_PASSWORD);
 
   // Two Alexa-style clients through the real service (secrets hashed as in production).
-  const service = new ClientService(new ClientRepository(knex));
+  const service = new ClientService(new ClientRepository(knex, new RevocationBus()), createClientCache());
   const makeClient = async (rotation: 'off' | 'rotate'): Promise<BenchClient> => {
     const vendorId = `MBENCH${rotation.toUpperCase()}${randomBytes(3).toString('hex').toUpperCase()}`;
     const { client, clientSecret } = await service.create({

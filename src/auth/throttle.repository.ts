@@ -8,21 +8,18 @@ import { Knex } from 'knex';
 export class ThrottleRepository {
   constructor(private readonly db: Knex) {}
 
-  /** Counts one attempt for each key; returns each key's attempts in the current window. */
+  /** Counts one attempt for each key, in one statement; returns each key's attempts in the current window. */
   async hit(keys: string[], windowSeconds: number): Promise<Map<string, { attempts: number; windowStartedAt: Date }>> {
-    const result = new Map<string, { attempts: number; windowStartedAt: Date }>();
-    for (const key of keys) {
-      const { rows } = await this.db.raw<{ rows: Array<{ attempts: number; window_started_at: Date }> }>(
-        `INSERT INTO login_throttles AS t (key, attempts, window_started_at) VALUES (?, 1, now())
-         ON CONFLICT (key) DO UPDATE SET
-           attempts = CASE WHEN t.window_started_at < now() - make_interval(secs => ?) THEN 1 ELSE t.attempts + 1 END,
-           window_started_at = CASE WHEN t.window_started_at < now() - make_interval(secs => ?) THEN now() ELSE t.window_started_at END
-         RETURNING attempts, window_started_at`,
-        [key, windowSeconds, windowSeconds],
-      );
-      result.set(key, { attempts: rows[0].attempts, windowStartedAt: rows[0].window_started_at });
-    }
-    return result;
+    const { rows } = await this.db.raw<{ rows: Array<{ key: string; attempts: number; window_started_at: Date }> }>(
+      `INSERT INTO login_throttles AS t (key, attempts, window_started_at)
+       SELECT k, 1, now() FROM unnest(?::text[]) AS k
+       ON CONFLICT (key) DO UPDATE SET
+         attempts = CASE WHEN t.window_started_at < now() - make_interval(secs => ?) THEN 1 ELSE t.attempts + 1 END,
+         window_started_at = CASE WHEN t.window_started_at < now() - make_interval(secs => ?) THEN now() ELSE t.window_started_at END
+       RETURNING key, attempts, window_started_at`,
+      [keys, windowSeconds, windowSeconds],
+    );
+    return new Map(rows.map((r) => [r.key, { attempts: r.attempts, windowStartedAt: r.window_started_at }]));
   }
 
   async clear(key: string): Promise<void> {

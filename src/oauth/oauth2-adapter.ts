@@ -66,7 +66,8 @@ class RefreshTokenGrant extends AbstractGrantType {
     if (!body.refresh_token) throw oauthErrors.invalidRequest('The refresh_token parameter is missing.');
     const issued = await (this as unknown as { model: Model }).model.tokens.refresh((client as LibClientWithOurs).ours, {
       refreshToken: body.refresh_token,
-      scope: body.scope !== undefined ? parseScopeString(body.scope) : undefined,
+      // An empty scope parameter counts as omitted (RFC 6749 §3.3).
+      scope: body.scope !== undefined && parseScopeString(body.scope).length > 0 ? parseScopeString(body.scope) : undefined,
     });
     return toLibToken(issued, client);
   }

@@ -79,13 +79,16 @@ export class TokenRepository {
 
   /** Locks the code's row (FOR UPDATE): of N parallel redemptions exactly one sees it unconsumed. */
   async findCodeForUpdate(codeHash: string, trx: Knex.Transaction): Promise<AuthorizationCode | undefined> {
-    const { rows } = await trx.raw<{ rows: Array<Record<string, unknown>> }>(
+    return this.findCode(codeHash, trx, true);
+  }
+
+  async findCode(codeHash: string, db: Db = this.db, forUpdate = false): Promise<AuthorizationCode | undefined> {
+    const { rows } = await db.raw<{ rows: Array<Record<string, unknown>> }>(
       `SELECT ac.*, g.client_id AS g_client_id, g.user_id AS g_user_id, g.revoked_at AS g_revoked_at, u.disabled_at AS u_disabled_at
          FROM oauth_authorization_codes ac
          JOIN oauth_grants g ON g.id = ac.grant_id
          JOIN users u ON u.id = g.user_id
-        WHERE ac.code_hash = ?
-        FOR UPDATE OF ac`,
+        WHERE ac.code_hash = ?${forUpdate ? ' FOR UPDATE OF ac' : ''}`,
       [codeHash],
     );
     const r = rows[0];
@@ -105,6 +108,104 @@ export class TokenRepository {
       grantRevokedAt: r.g_revoked_at as Date | null,
       userDisabledAt: r.u_disabled_at as Date | null,
     };
+  }
+
+  /**
+   * Consumes a code and issues its token pair in one statement (one round trip, atomic). Returns
+   * false when the code was consumed meanwhile: the caller then takes the locked path, which
+   * handles the replay.
+   */
+  async redeemCodeInOneStatement(p: { codeId: number; refresh: NewRefreshToken; access: NewAccessToken }): Promise<boolean> {
+    const { rows } = await this.db.raw<{ rows: unknown[] }>(
+      `WITH c AS (
+         UPDATE oauth_authorization_codes SET consumed_at = now()
+          WHERE id = ? AND consumed_at IS NULL
+          RETURNING id, grant_id, scope
+       ), nrt AS (
+         INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
+         SELECT ?, c.grant_id, c.id, c.scope, ?::timestamptz FROM c
+         RETURNING id
+       ), nat AS (
+         INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+         SELECT ?, c.grant_id, nrt.id, c.id, c.scope, ? FROM c, nrt
+         RETURNING id
+       )
+       SELECT nat.id FROM nat`,
+      [p.codeId, p.refresh.tokenHash, p.refresh.expiresAt, p.access.tokenHash, p.access.expiresAt],
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * The refresh grant in one statement when every rule passes: the token is live, belongs to the
+   * client, covers the requested scope and (rotation) is not past its grace window. Under rotation
+   * the token row is locked, a new pair is issued and the old token marked rotated, all at once.
+   * Returns undefined when any rule fails: the caller takes the locked path for the exact error.
+   */
+  async refreshInOneStatement(p: {
+    refreshHash: string;
+    clientId: number;
+    scope: string[] | null;
+    access: { tokenHash: string; expiresAt: Date };
+    rotate?: { tokenHash: string; expiresAt: Date | null; graceSeconds: number };
+  }): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null } | undefined> {
+    const live = `r.token_hash = ? AND g.client_id = ?
+                  AND r.revoked_at IS NULL AND g.revoked_at IS NULL AND u.disabled_at IS NULL
+                  AND (r.expires_at IS NULL OR r.expires_at > now())
+                  AND (?::text[] IS NULL OR ?::text[] <@ r.scope)`;
+    const from = `FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id`;
+    let rows: Array<Record<string, unknown>>;
+    if (!p.rotate) {
+      ({ rows } = await this.db.raw<{ rows: Array<Record<string, unknown>> }>(
+        `WITH rt AS (
+           SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, r.expires_at, g.user_id ${from} WHERE ${live}
+         ), nat AS (
+           INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+           SELECT ?, rt.grant_id, rt.id, rt.authorization_code_id, COALESCE(?::text[], rt.scope), ? FROM rt
+           RETURNING scope
+         )
+         SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`,
+        [p.refreshHash, p.clientId, p.scope, p.scope, p.access.tokenHash, p.scope, p.access.expiresAt],
+      ));
+    } else {
+      ({ rows } = await this.db.raw<{ rows: Array<Record<string, unknown>> }>(
+        `WITH rt AS (
+           SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, g.user_id ${from}
+            WHERE ${live} AND (r.rotated_at IS NULL OR r.rotated_at > now() - make_interval(secs => ?))
+            FOR UPDATE OF r
+         ), nrt AS (
+           INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
+           SELECT ?, rt.grant_id, rt.authorization_code_id, rt.scope, ?::timestamptz FROM rt
+           RETURNING id, expires_at
+         ), nat AS (
+           INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+           SELECT ?, rt.grant_id, nrt.id, rt.authorization_code_id, COALESCE(?::text[], rt.scope), ? FROM rt, nrt
+           RETURNING scope
+         ), rotated AS (
+           UPDATE oauth_refresh_tokens o SET rotated_at = now(), replaced_by_id = nrt.id
+             FROM rt, nrt
+            WHERE o.id = rt.id AND o.rotated_at IS NULL
+           RETURNING o.id
+         )
+         SELECT rt.user_id, rt.grant_id, nat.scope, nrt.expires_at AS refresh_expires_at, (SELECT count(*) FROM rotated) AS rotated
+           FROM rt, nrt, nat`,
+        [
+          p.refreshHash,
+          p.clientId,
+          p.scope,
+          p.scope,
+          p.rotate.graceSeconds,
+          p.rotate.tokenHash,
+          p.rotate.expiresAt,
+          p.access.tokenHash,
+          p.scope,
+          p.access.expiresAt,
+        ],
+      ));
+    }
+    const r = rows[0];
+    if (!r) return undefined;
+    return { userId: Number(r.user_id), grantId: Number(r.grant_id), scope: r.scope as string[], refreshExpiresAt: (r.refresh_expires_at as Date | null) ?? null };
   }
 
   async consumeCode(id: number, trx: Db): Promise<void> {

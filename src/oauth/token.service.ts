@@ -4,7 +4,8 @@ import { randomToken, safeEqual, sha256, TOKEN_PREFIX } from '../lib/crypto';
 import { OAuthError, oauthErrors } from '../lib/errors';
 import { OAuthClient } from './client.repository';
 import { GrantRepository } from './grant.repository';
-import { TokenRepository } from './token.repository';
+import { sortScopes } from './scopes';
+import { AuthorizationCode, TokenRepository } from './token.repository';
 
 export interface TokenSettings {
   authCodeTtlSeconds: number;
@@ -75,12 +76,30 @@ export class TokenService {
     return { accessToken, expiresAt, expiresIn: this.accessTtl(client) };
   }
 
-  /** RFC 6749 §4.1.3 with RFC 7636 §4.6: redeem a code exactly once. */
-  async exchangeCode(client: OAuthClient, params: { code: string; redirectUri?: string; codeVerifier?: string }): Promise<IssuedTokens> {
+  /**
+   * RFC 6749 §4.1.3 with RFC 7636 §4.6: redeem a code exactly once. The common case (every check
+   * passes) is one read and one atomic statement; anything else, including losing a race to a
+   * parallel redemption, takes the locked path, which decides the exact error and its effects.
+   */
+  async exchangeCode(client: OAuthClient, params: CodeParams): Promise<IssuedTokens> {
     if (!params.code.startsWith(TOKEN_PREFIX.authorizationCode)) throw oauthErrors.invalidGrant('The authorization code is invalid.');
     if (params.codeVerifier !== undefined && !PKCE_VERIFIER.test(params.codeVerifier)) {
       throw oauthErrors.invalidRequest('The code_verifier is malformed (RFC 7636 §4.1).');
     }
+    const code = await this.tokens.findCode(sha256(params.code));
+    if (code && code.clientId === client.id && !code.consumedAt && !codeProblem(code, params)) {
+      const issued = this.newPair(client, { grantId: code.grantId, userId: code.userId, scope: code.scope });
+      const redeemed = await this.tokens.redeemCodeInOneStatement({
+        codeId: code.id,
+        refresh: { tokenHash: sha256(issued.refreshToken!), grantId: code.grantId, authorizationCodeId: code.id, scope: code.scope, expiresAt: issued.refreshTokenExpiresAt ?? null },
+        access: { tokenHash: sha256(issued.accessToken), grantId: code.grantId, refreshTokenId: null, authorizationCodeId: code.id, scope: code.scope, expiresAt: issued.accessTokenExpiresAt },
+      });
+      if (redeemed) return issued;
+    }
+    return this.exchangeCodeLocked(client, params);
+  }
+
+  private exchangeCodeLocked(client: OAuthClient, params: CodeParams): Promise<IssuedTokens> {
     return this.commitThen(async (trx) => {
       const code = await this.tokens.findCodeForUpdate(sha256(params.code), trx);
       if (!code || code.clientId !== client.id) return oauthErrors.invalidGrant('The authorization code is invalid.');
@@ -91,23 +110,23 @@ export class TokenService {
       }
       // From here on the code is spent whatever happens, so it cannot be guessed at (PKCE) twice.
       await this.tokens.consumeCode(code.id, trx);
-      if (code.expiresAt <= new Date()) return oauthErrors.invalidGrant('The authorization code has expired.');
-      if (code.grantRevokedAt || code.userDisabledAt) return oauthErrors.invalidGrant('The authorization is no longer valid.');
-      if (code.redirectUriInRequest || params.redirectUri !== undefined) {
-        if (params.redirectUri !== code.redirectUri) {
-          return oauthErrors.invalidGrant('The redirect_uri does not match the one of the authorization request.');
-        }
-      }
-      if (code.codeChallenge) {
-        if (params.codeVerifier === undefined) return oauthErrors.invalidGrant('The code_verifier is missing (PKCE).');
-        const computed = createHash('sha256').update(params.codeVerifier, 'ascii').digest('base64url');
-        if (!safeEqual(computed, code.codeChallenge)) return oauthErrors.invalidGrant('The code_verifier does not match the code_challenge.');
-      } else if (params.codeVerifier !== undefined) {
-        // A verifier for a request that had no challenge: a downgrade attempt (RFC 9700 §4.8.2).
-        return oauthErrors.invalidGrant('A code_verifier was sent but the authorization request had no code_challenge.');
-      }
+      const problem = codeProblem(code, params);
+      if (problem) return problem;
       return this.issuePair(client, { grantId: code.grantId, userId: code.userId, scope: code.scope, authorizationCodeId: code.id }, trx);
     });
+  }
+
+  /** Fresh token values and lifetimes for a grant (not yet stored). */
+  private newPair(client: OAuthClient, g: { grantId: number; userId: number; scope: string[] }): IssuedTokens {
+    return {
+      accessToken: randomToken(TOKEN_PREFIX.accessToken),
+      accessTokenExpiresAt: new Date(Date.now() + this.accessTtl(client) * 1000),
+      refreshToken: randomToken(TOKEN_PREFIX.refreshToken),
+      refreshTokenExpiresAt: this.refreshExpiry(client),
+      scope: g.scope,
+      userId: g.userId,
+      grantId: g.grantId,
+    };
   }
 
   /** A refresh token with `g.scope` and an access token with `accessScope` (narrower on request). */
@@ -151,6 +170,30 @@ export class TokenService {
   async refresh(client: OAuthClient, params: { refreshToken: string; scope?: string[] }): Promise<IssuedTokens> {
     if (!params.refreshToken.startsWith(TOKEN_PREFIX.refreshToken)) throw oauthErrors.invalidGrant('The refresh token is invalid.');
     const rotate = client.refreshRotation === 'rotate';
+    // The common case in one atomic statement (Alexa refreshes every linked user hourly).
+    const next = this.newPair(client, { grantId: 0, userId: 0, scope: [] });
+    const fast = await this.tokens.refreshInOneStatement({
+      refreshHash: sha256(params.refreshToken),
+      clientId: client.id,
+      scope: params.scope ? sortScopes(params.scope) : null,
+      access: { tokenHash: sha256(next.accessToken), expiresAt: next.accessTokenExpiresAt },
+      rotate: rotate ? { tokenHash: sha256(next.refreshToken!), expiresAt: next.refreshTokenExpiresAt ?? null, graceSeconds: this.settings.refreshGraceSeconds } : undefined,
+    });
+    if (fast) {
+      return {
+        ...next,
+        refreshToken: rotate ? next.refreshToken : params.refreshToken,
+        refreshTokenExpiresAt: fast.refreshExpiresAt,
+        scope: fast.scope,
+        userId: fast.userId,
+        grantId: fast.grantId,
+      };
+    }
+    // Something is wrong (or it is a reuse past the grace window): the locked path decides.
+    return this.refreshLocked(client, params, rotate);
+  }
+
+  private refreshLocked(client: OAuthClient, params: { refreshToken: string; scope?: string[] }, rotate: boolean): Promise<IssuedTokens> {
     return this.commitThen(async (trx) => {
       const rt = await this.tokens.findRefreshToken(sha256(params.refreshToken), trx, rotate);
       if (!rt || rt.clientId !== client.id) return oauthErrors.invalidGrant('The refresh token is invalid.');
@@ -236,4 +279,28 @@ export class TokenService {
     }
     return inactive;
   }
+}
+
+interface CodeParams {
+  code: string;
+  redirectUri?: string;
+  codeVerifier?: string;
+}
+
+/** Why an unconsumed code of the right client cannot be redeemed, if it cannot. */
+function codeProblem(code: AuthorizationCode, params: CodeParams): OAuthError | undefined {
+  if (code.expiresAt <= new Date()) return oauthErrors.invalidGrant('The authorization code has expired.');
+  if (code.grantRevokedAt || code.userDisabledAt) return oauthErrors.invalidGrant('The authorization is no longer valid.');
+  if ((code.redirectUriInRequest || params.redirectUri !== undefined) && params.redirectUri !== code.redirectUri) {
+    return oauthErrors.invalidGrant('The redirect_uri does not match the one of the authorization request.');
+  }
+  if (code.codeChallenge) {
+    if (params.codeVerifier === undefined) return oauthErrors.invalidGrant('The code_verifier is missing (PKCE).');
+    const computed = createHash('sha256').update(params.codeVerifier, 'ascii').digest('base64url');
+    if (!safeEqual(computed, code.codeChallenge)) return oauthErrors.invalidGrant('The code_verifier does not match the code_challenge.');
+  } else if (params.codeVerifier !== undefined) {
+    // A verifier for a request that had no challenge: a downgrade attempt (RFC 9700 §4.8.2).
+    return oauthErrors.invalidGrant('A code_verifier was sent but the authorization request had no code_challenge.');
+  }
+  return undefined;
 }
