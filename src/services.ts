@@ -8,6 +8,7 @@ import { UserRepository } from './auth/user.repository';
 import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
+import { HotQueries } from './db/hot-queries';
 import { DbAccessTokenValidator } from './oauth/access-token.validator';
 import { createBearerAuth } from './oauth/bearer';
 import { AuthorizeService } from './oauth/authorize.service';
@@ -36,7 +37,7 @@ export function createServices(config: Config, knex: Knex) {
   revocations.subscribe(clientCache);
   const clients = new ClientRepository(knex, revocations);
   const grants = new GrantRepository(knex, revocations);
-  const tokens = new TokenRepository(knex, revocations);
+  const tokens = new TokenRepository(knex, revocations, new HotQueries(knex));
   const accounts = new AccountService(knex, users, grants);
   const consents = new ConsentRepository(knex);
   const bearer = createBearerAuth(new DbAccessTokenValidator(tokens, tokenCache));

@@ -3,10 +3,9 @@ import express, { Request, Response, Router } from 'express';
 import { bookmarkApiRoutes } from '../bookmarks/bookmark.api.routes';
 import { Config } from '../config/config';
 import { noStore } from '../http/security-headers';
-import { NotFoundError } from '../lib/errors';
 import { recipeApiRoutes } from '../recipes/recipe.api.routes';
 import { Services } from '../services';
-import { ApiGuards, methodNotAllowed, tokenUserId } from './api.support';
+import { ApiGuards, methodNotAllowed } from './api.support';
 import { openApiDocument } from './openapi';
 
 /**
@@ -32,10 +31,10 @@ export function apiRouter({ config, services }: { config: Config; services: Serv
 
   router
     .route('/me')
-    .get(guards.read, async (req: Request, res: Response) => {
-      const user = await services.users.findById(tokenUserId(req));
-      if (!user) throw new NotFoundError('This user does not exist.');
-      res.json({ id: user.id, name: user.name, email: user.email });
+    // The validated token carries its user (a disabled user's tokens are revoked): no query.
+    .get(guards.read, (req: Request, res: Response) => {
+      const { id, name, email } = req.auth!.user;
+      res.json({ id, name, email });
     })
     .all(methodNotAllowed);
 

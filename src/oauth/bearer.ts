@@ -9,6 +9,8 @@ export interface AccessTokenInfo {
   clientId: string;
   scope: string[];
   expiresAt: Date;
+  /** The user the token acts for, as of validation (disabling them revokes the token). */
+  user: { id: number; email: string; name: string };
 }
 
 export interface AccessTokenValidator {

@@ -1,5 +1,6 @@
 import { Knex } from 'knex';
 import { AccessTokenInfo } from './bearer';
+import { HotQueries } from '../db/hot-queries';
 import { RevocationBus } from './revocation-bus';
 
 type Db = Knex | Knex.Transaction;
@@ -56,6 +57,7 @@ export class TokenRepository {
   constructor(
     private readonly db: Knex,
     private readonly bus: RevocationBus,
+    private readonly hot: HotQueries,
   ) {}
 
   async insertCode(
@@ -116,18 +118,19 @@ export class TokenRepository {
    * handles the replay.
    */
   async redeemCodeInOneStatement(p: { codeId: number; refresh: NewRefreshToken; access: NewAccessToken }): Promise<boolean> {
-    const { rows } = await this.db.raw<{ rows: unknown[] }>(
+    const rows = await this.hot.query(
+      'lb_redeem_code',
       `WITH c AS (
          UPDATE oauth_authorization_codes SET consumed_at = now()
-          WHERE id = ? AND consumed_at IS NULL
+          WHERE id = $1 AND consumed_at IS NULL
           RETURNING id, grant_id, scope
        ), nrt AS (
          INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
-         SELECT ?, c.grant_id, c.id, c.scope, ?::timestamptz FROM c
+         SELECT $2, c.grant_id, c.id, c.scope, $3::timestamptz FROM c
          RETURNING id
        ), nat AS (
          INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
-         SELECT ?, c.grant_id, nrt.id, c.id, c.scope, ? FROM c, nrt
+         SELECT $4, c.grant_id, nrt.id, c.id, c.scope, $5 FROM c, nrt
          RETURNING id
        )
        SELECT nat.id FROM nat`,
@@ -149,63 +152,54 @@ export class TokenRepository {
     access: { tokenHash: string; expiresAt: Date };
     rotate?: { tokenHash: string; expiresAt: Date | null; graceSeconds: number };
   }): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null } | undefined> {
-    const live = `r.token_hash = ? AND g.client_id = ?
+    // $1 refresh hash, $2 client, $3 requested scope (NULL: all), $4 access hash, $5 access expiry
+    const live = `r.token_hash = $1 AND g.client_id = $2
                   AND r.revoked_at IS NULL AND g.revoked_at IS NULL AND u.disabled_at IS NULL
                   AND (r.expires_at IS NULL OR r.expires_at > now())
-                  AND (?::text[] IS NULL OR ?::text[] <@ r.scope)`;
-    const from = `FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id`;
-    let rows: Array<Record<string, unknown>>;
-    if (!p.rotate) {
-      ({ rows } = await this.db.raw<{ rows: Array<Record<string, unknown>> }>(
-        `WITH rt AS (
-           SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, r.expires_at, g.user_id ${from} WHERE ${live}
-         ), nat AS (
-           INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
-           SELECT ?, rt.grant_id, rt.id, rt.authorization_code_id, COALESCE(?::text[], rt.scope), ? FROM rt
-           RETURNING scope
-         )
-         SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`,
-        [p.refreshHash, p.clientId, p.scope, p.scope, p.access.tokenHash, p.scope, p.access.expiresAt],
-      ));
-    } else {
-      ({ rows } = await this.db.raw<{ rows: Array<Record<string, unknown>> }>(
-        `WITH rt AS (
-           SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, g.user_id ${from}
-            WHERE ${live} AND (r.rotated_at IS NULL OR r.rotated_at > now() - make_interval(secs => ?))
-            FOR UPDATE OF r
-         ), nrt AS (
-           INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
-           SELECT ?, rt.grant_id, rt.authorization_code_id, rt.scope, ?::timestamptz FROM rt
-           RETURNING id, expires_at
-         ), nat AS (
-           INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
-           SELECT ?, rt.grant_id, nrt.id, rt.authorization_code_id, COALESCE(?::text[], rt.scope), ? FROM rt, nrt
-           RETURNING scope
-         ), rotated AS (
-           UPDATE oauth_refresh_tokens o SET rotated_at = now(), replaced_by_id = nrt.id
-             FROM rt, nrt
-            WHERE o.id = rt.id AND o.rotated_at IS NULL
-           RETURNING o.id
-         )
-         SELECT rt.user_id, rt.grant_id, nat.scope, nrt.expires_at AS refresh_expires_at, (SELECT count(*) FROM rotated) AS rotated
-           FROM rt, nrt, nat`,
-        [
-          p.refreshHash,
-          p.clientId,
-          p.scope,
-          p.scope,
-          p.rotate.graceSeconds,
-          p.rotate.tokenHash,
-          p.rotate.expiresAt,
-          p.access.tokenHash,
-          p.scope,
-          p.access.expiresAt,
-        ],
-      ));
-    }
+                  AND ($3::text[] IS NULL OR $3::text[] <@ r.scope)`;
+    const from = 'FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id';
+    type Row = { user_id: number; grant_id: number; scope: string[]; refresh_expires_at: Date | null };
+    const rows = !p.rotate
+      ? await this.hot.query<Row>(
+          'lb_refresh_keep',
+          `WITH rt AS (
+             SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, r.expires_at, g.user_id ${from} WHERE ${live}
+           ), nat AS (
+             INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+             SELECT $4, rt.grant_id, rt.id, rt.authorization_code_id, COALESCE($3::text[], rt.scope), $5 FROM rt
+             RETURNING scope
+           )
+           SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`,
+          [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt],
+        )
+      : await this.hot.query<Row>(
+          'lb_refresh_rotate',
+          // $6 grace seconds, $7 new refresh hash, $8 new refresh expiry
+          `WITH rt AS (
+             SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, g.user_id ${from}
+              WHERE ${live} AND (r.rotated_at IS NULL OR r.rotated_at > now() - make_interval(secs => $6))
+              FOR UPDATE OF r
+           ), nrt AS (
+             INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
+             SELECT $7, rt.grant_id, rt.authorization_code_id, rt.scope, $8::timestamptz FROM rt
+             RETURNING id, expires_at
+           ), nat AS (
+             INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+             SELECT $4, rt.grant_id, nrt.id, rt.authorization_code_id, COALESCE($3::text[], rt.scope), $5 FROM rt, nrt
+             RETURNING scope
+           ), rotated AS (
+             UPDATE oauth_refresh_tokens o SET rotated_at = now(), replaced_by_id = nrt.id
+               FROM rt, nrt
+              WHERE o.id = rt.id AND o.rotated_at IS NULL
+             RETURNING o.id
+           )
+           SELECT rt.user_id, rt.grant_id, nat.scope, nrt.expires_at AS refresh_expires_at, (SELECT count(*) FROM rotated) AS rotated
+             FROM rt, nrt, nat`,
+          [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.rotate.graceSeconds, p.rotate.tokenHash, p.rotate.expiresAt],
+        );
     const r = rows[0];
     if (!r) return undefined;
-    return { userId: Number(r.user_id), grantId: Number(r.grant_id), scope: r.scope as string[], refreshExpiresAt: (r.refresh_expires_at as Date | null) ?? null };
+    return { userId: Number(r.user_id), grantId: Number(r.grant_id), scope: r.scope, refreshExpiresAt: r.refresh_expires_at ?? null };
   }
 
   async consumeCode(id: number, trx: Db): Promise<void> {
@@ -274,13 +268,14 @@ export class TokenRepository {
 
   /** The access token's info if it is live: one indexed lookup by hash, joined with its grant. */
   async findLiveAccessToken(tokenHash: string): Promise<AccessTokenInfo | undefined> {
-    const { rows } = await this.db.raw<{ rows: Array<Record<string, unknown>> }>(
-      `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.scope, t.expires_at
+    const rows = await this.hot.query<Record<string, unknown>>(
+      'lb_live_access_token',
+      `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.scope, t.expires_at, u.email, u.name
          FROM oauth_access_tokens t
          JOIN oauth_grants g ON g.id = t.grant_id
          JOIN oauth_clients c ON c.id = g.client_id
          JOIN users u ON u.id = g.user_id
-        WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > now()
+        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
           AND g.revoked_at IS NULL AND u.disabled_at IS NULL`,
       [tokenHash],
     );
@@ -293,6 +288,7 @@ export class TokenRepository {
       clientId: r.client_id as string,
       scope: r.scope as string[],
       expiresAt: r.expires_at as Date,
+      user: { id: Number(r.user_id), email: r.email as string, name: r.name as string },
     };
   }
 

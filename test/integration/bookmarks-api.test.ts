@@ -61,6 +61,11 @@ describe('PUT /api/bookmarks/:recipeId', () => {
     );
     const statuses = (await Promise.all(calls)).map((r) => r.status);
     expect(new Set(statuses)).toEqual(new Set([204]));
+    // Whatever order they ran in, the end state is one consistent answer: at most one row, and
+    // the list says exactly what the table holds.
+    const rows = await ctx.knex('bookmarks').where({ user_id: me.user.id, recipe_id: recipe.id });
+    expect(rows.length).toBeLessThanOrEqual(1);
+    expect(await listIds(me.auth)).toEqual(rows.length ? [recipe.id] : []);
     expect((await api().put(`/api/bookmarks/${recipe.id}`).set('Authorization', me.auth)).status).toBe(204);
     expect(await listIds(me.auth)).toEqual([recipe.id]);
   });

@@ -8,6 +8,7 @@ const info = (over: Partial<AccessTokenInfo> = {}): AccessTokenInfo => ({
   clientId: 'lbc_a',
   scope: ['read'],
   expiresAt: new Date(Date.now() + 60000),
+  user: { id: 100, email: 'a@b.c', name: 'A' },
   ...over,
 });
 
