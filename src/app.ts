@@ -11,7 +11,7 @@ import { csrfProtection } from './http/csrf';
 import { errorHandler, notFound, wantsJson } from './http/error-handler';
 import { requestLogger } from './http/request-logger';
 import { rejectNulBytes } from './http/params';
-import { securityHeaders } from './http/security-headers';
+import { noStore, securityHeaders } from './http/security-headers';
 import { PUBLIC_DIR, VIEWS_DIR } from './lib/paths';
 import { adminClientRoutes } from './oauth/admin-clients.routes';
 import { authorizeRoutes } from './oauth/authorize.routes';
@@ -64,6 +64,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(sessionMiddleware({ knex, secret: config.sessionSecret, secure: config.cookieSecure, ttlSeconds: config.sessionTtlSeconds }));
   browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }), rejectNulBytes);
   browser.use(csrfProtection);
+  browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.users));
   browser.use(authRoutes(services.auth));
   browser.use(authorizeRoutes(services.authorize));

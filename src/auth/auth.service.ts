@@ -92,7 +92,7 @@ export class AuthService {
     }
     const result = await this.hasher.verify(user.passwordHash, password);
     if (!result.ok) throw new LoginFailedError();
-    if (user.disabledAt) throw new LoginFailedError('This account has been disabled.');
+    if (user.disabledAt) throw new LoginFailedError(); // the same answer: nothing to learn about the account
     await this.throttles.clear(accountKey);
     if (result.needsRehash) {
       await this.users.updatePasswordHash(user.id, await this.hasher.hash(password));

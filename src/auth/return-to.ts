@@ -13,7 +13,10 @@ export function safeReturnTo(value: unknown, fallback = '/'): string {
     const base = 'http://return-to.invalid';
     const url = new URL(value, base);
     if (url.origin !== base) return fallback;
-    return url.pathname + url.search;
+    const path = url.pathname + url.search;
+    // Check the normalised result too: dot-segments can turn `/.//evil.example` into `//evil.example`.
+    if (!path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\')) return fallback;
+    return path;
   } catch {
     return fallback;
   }

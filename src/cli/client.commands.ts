@@ -113,21 +113,22 @@ const clientsDelete: Command = {
 
 const tokensCleanup: Command = {
   name: 'tokens:cleanup',
-  summary: 'Remove expired codes, tokens, consent requests, sessions and login counters (safe while serving)',
+  summary: 'Remove expired codes and tokens, links revoked over 30 days ago, old consent requests, sessions and login counters (safe while serving)',
   usage: 'tokens:cleanup [--json]',
   options: {},
   async run(ctx) {
     const removed = await ctx.services.tokens.deleteExpired();
     const consents = await ctx.services.consents.deleteExpired();
+    const grants = await ctx.services.grants.deleteRevokedBefore(new Date(Date.now() - 30 * 24 * 3600 * 1000));
     const sessions = await ctx.knex('sessions').where('expires_at', '<', new Date()).delete();
     const throttles = await ctx.services.throttles.deleteExpired(ctx.config.throttle.windowSeconds);
-    const result = { codes: removed.codes, access_tokens: removed.accessTokens, refresh_tokens: removed.refreshTokens, consent_requests: consents, sessions, login_throttles: throttles };
+    const result = { codes: removed.codes, access_tokens: removed.accessTokens, refresh_tokens: removed.refreshTokens, revoked_links: grants, consent_requests: consents, sessions, login_throttles: throttles };
     ctx.out(Object.entries(result).map(([k, v]) => `${k}: ${v} removed`).join('\n'), result);
   },
 };
 
 /** What the Alexa Developer Console's account-linking form asks for, field by field. */
-export function alexaConsoleValues(baseUrl: string, client: OAuthClient, clientSecret: string, accessTokenTtl: number) {
+export function alexaConsoleValues(baseUrl: string, client: OAuthClient, clientSecret: string | null, accessTokenTtl: number) {
   return {
     authorization_grant_type: 'Auth Code Grant',
     authorization_uri: `${baseUrl}/oauth/authorize`,
@@ -145,8 +146,14 @@ export function alexaConsoleValues(baseUrl: string, client: OAuthClient, clientS
 const alexaSetup: Command = {
   name: 'alexa:setup',
   summary: 'Create or update the Alexa client for a vendor ID and print every value for the Alexa Developer Console',
-  usage: 'alexa:setup --vendor-id V --base-url https://your-host [--name N] [--allow-http] [--json]',
-  options: { 'vendor-id': { type: 'string' }, 'base-url': { type: 'string' }, name: { type: 'string' }, 'allow-http': { type: 'boolean' } },
+  usage: 'alexa:setup --vendor-id V --base-url https://your-host [--name N] [--rotate-secret] [--allow-http] [--json]',
+  options: {
+    'vendor-id': { type: 'string' },
+    'base-url': { type: 'string' },
+    name: { type: 'string' },
+    'rotate-secret': { type: 'boolean' },
+    'allow-http': { type: 'boolean' },
+  },
   async run(ctx, { values }) {
     const vendorId = requireString(values, 'vendor-id').trim();
     if (!/^[A-Za-z0-9]{4,64}$/.test(vendorId)) throw new ValidationError('--vendor-id must be the letters and digits of your Amazon vendor ID (Alexa console > Settings)');
@@ -166,10 +173,10 @@ const alexaSetup: Command = {
     const name = (values.name as string | undefined) ?? existing?.name ?? 'Alexa';
     const redirectUris = [...new Set([...alexaRedirectUris(vendorId), ...(existing?.redirectUris ?? [])])];
     let client: OAuthClient;
-    let clientSecret: string;
+    let clientSecret: string | undefined;
     if (existing) {
-      // Keep the client (and every linked user); add any missing redirect URL; issue a new secret
-      // because the old one cannot be shown again. The old secret keeps working for 24 hours.
+      // Keep the client (and every linked user) and add any missing redirect URL. The secret stays
+      // unless asked: the one pasted in the console must keep working, or every refresh fails.
       client = await service.update(existing.id, {
         name,
         redirectUris,
@@ -181,14 +188,14 @@ const alexaSetup: Command = {
         refreshTokenTtl: existing.refreshTokenTtl,
         alexaVendorId: vendorId,
       });
-      clientSecret = (await service.rotateSecret(existing.id)).clientSecret;
+      if (values['rotate-secret'] === true) clientSecret = (await service.rotateSecret(existing.id)).clientSecret;
     } else {
       const created = await service.create({ name, redirectUris, refreshRotation: 'off', alexaVendorId: vendorId });
       client = created.client;
       clientSecret = created.clientSecret!;
     }
     const ttl = client.accessTokenTtl ?? ctx.config.tokens.accessTokenTtlSeconds;
-    const v = alexaConsoleValues(baseUrl, client, clientSecret, ttl);
+    const v = alexaConsoleValues(baseUrl, client, clientSecret ?? null, ttl);
     ctx.out(
       [
         `${existing ? 'Updated' : 'Created'} the Alexa client "${client.name}" for vendor ${vendorId}.`,
@@ -198,8 +205,12 @@ const alexaSetup: Command = {
         `  Your Web Authorization URI:          ${v.authorization_uri}`,
         `  Access Token URI:                    ${v.access_token_uri}`,
         `  Your Client ID:                      ${v.client_id}`,
-        `  Your Secret:                         ${v.client_secret}`,
-        `                                       (shown once; ${existing ? 'the previous secret keeps working for 24 hours' : 'only its hash is stored'})`,
+        clientSecret
+          ? `  Your Secret:                         ${clientSecret}`
+          : '  Your Secret:                         (unchanged: the one printed when the client was created)',
+        clientSecret
+          ? `                                       (shown once; ${existing ? 'the previous secret keeps working for 24 hours' : 'only its hash is stored'})`
+          : '                                       (lost it? run again with --rotate-secret; the old one then works for 24 hours more)',
         `  Your Authentication Scheme:          ${v.authentication_scheme}`,
         `  Scope:                               ${v.scopes.join(', ')}   (add each as its own entry)`,
         '  Domain List:                         (leave empty: the login page loads nothing from other domains)',

@@ -18,14 +18,20 @@ export class CsrfError extends AppError {
 
 /**
  * Synchronizer-token CSRF protection: one random token per session, put in every form as
- * `_csrf` (res.locals.csrfToken) and checked on every unsafe request of the browser routes.
+ * `_csrf` (res.locals.csrfToken) and checked on every unsafe request of the browser routes. The
+ * token (and so the session row) is created only when a page is rendered that can hold a form:
+ * an anonymous 404 or error page from a crawler writes nothing.
  */
 export const csrfProtection: RequestHandler = (req, res, next) => {
   const session = req.session;
-  if (!session.csrfToken) session.csrfToken = randomBytes(32).toString('base64url');
-  res.locals.csrfToken = session.csrfToken;
+  const render = res.render.bind(res) as (...args: unknown[]) => void;
+  res.render = ((view: string, ...rest: unknown[]) => {
+    if (view !== 'error' || req.user) session.csrfToken ??= randomBytes(32).toString('base64url');
+    res.locals.csrfToken = session.csrfToken;
+    render(view, ...rest);
+  }) as typeof res.render;
   if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
   const sent = (req.body as Record<string, unknown> | undefined)?._csrf;
-  if (typeof sent !== 'string' || !safeEqual(sent, session.csrfToken)) return next(new CsrfError());
+  if (!session.csrfToken || typeof sent !== 'string' || !safeEqual(sent, session.csrfToken)) return next(new CsrfError());
   next();
 };

@@ -69,7 +69,7 @@ export function createBearerAuth(validator: AccessTokenValidator) {
     authenticate,
     (req, _res, next) => {
       if (!req.auth!.scope.includes(scope)) {
-        throw bearerError(403, 'insufficient_scope', `This request needs the "${scope}" scope.`, { scope });
+        throw bearerError(403, 'insufficient_scope', `This request needs the ${scope} scope.`, { scope });
       }
       next();
     },

@@ -9,6 +9,9 @@ export interface ClientCredentials {
   method: 'client_secret_basic' | 'client_secret_post' | 'none';
 }
 
+/** RFC 6749 Appendix A.1/A.2: client_id and client_secret are printable ASCII (VSCHAR), bounded. */
+const VSCHAR = /^[\x20-\x7e]{0,200}$/;
+
 /** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
 function formDecode(value: string): string {
   return decodeURIComponent(value.replace(/\+/g, ' '));
@@ -22,6 +25,7 @@ export function flatBody(req: Request): Record<string, string> {
     if (typeof value !== 'string') throw oauthErrors.invalidRequest(`The parameter "${key.slice(0, 40)}" must be sent once.`);
     if (value.length > 4096) throw oauthErrors.invalidRequest(`The parameter "${key.slice(0, 40)}" is too long.`);
     if (value.includes('\u0000') || key.includes('\u0000')) throw oauthErrors.invalidRequest('The request contains a NUL character.');
+    if (value === '') continue; // RFC 6749 §3.1: a parameter without a value counts as omitted
     out[key] = value;
   }
   return out;
@@ -55,9 +59,12 @@ export function extractClientCredentials(req: Request, body: Record<string, stri
     if (body.client_id !== undefined && body.client_id !== clientId) {
       throw oauthErrors.invalidRequest('The client_id in the body differs from the one in HTTP Basic.');
     }
-    return { clientId, clientSecret, method: 'client_secret_basic' };
+    if (!VSCHAR.test(clientId) || !VSCHAR.test(clientSecret)) throw oauthErrors.invalidClient();
+    // `client_id:` with an empty password is how some public clients send their id alone.
+    return { clientId, clientSecret: clientSecret === '' ? undefined : clientSecret, method: 'client_secret_basic' };
   }
   if (!body.client_id) throw oauthErrors.invalidClient('Client authentication is required.');
+  if (!VSCHAR.test(body.client_id) || (body.client_secret !== undefined && !VSCHAR.test(body.client_secret))) throw oauthErrors.invalidClient();
   if (body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret, method: 'client_secret_post' };
   return { clientId: body.client_id, clientSecret: undefined, method: 'none' };
 }

@@ -115,28 +115,28 @@ export class ClientRepository {
     return (await this.db<ClientRow>('oauth_clients').orderBy('id')).map(toClient);
   }
 
-  async update(id: number, fields: Partial<ClientFields>, trx: Knex | Knex.Transaction = this.db): Promise<OAuthClient | undefined> {
-    const [row] = await trx<ClientRow>('oauth_clients')
-      .where({ id })
-      .update({ ...toRow(fields), updated_at: trx.fn.now() as unknown as Date })
-      .returning('*');
-    if (row) await this.bus.publish({ clients: [(row as ClientRow).client_id] }, trx);
-    return row ? toClient(row as ClientRow) : undefined;
+  /** Changes a client and announces it, in one transaction (a lost NOTIFY would leave stale caches). */
+  async update(id: number, fields: Partial<ClientFields>): Promise<OAuthClient | undefined> {
+    return this.changeAndAnnounce(id, (trx) => ({ ...toRow(fields), updated_at: trx.fn.now() }));
   }
 
   /** New secret now; the previous one keeps working until `previousValidUntil` (or not at all). */
   async rotateSecret(id: number, secretHash: string, previousValidUntil: Date | null): Promise<OAuthClient | undefined> {
-    const [row] = await this.db<ClientRow>('oauth_clients')
-      .where({ id })
-      .update({
-        previous_secret_hash: previousValidUntil ? this.db.ref('secret_hash') : null,
-        previous_secret_expires_at: previousValidUntil,
-        secret_hash: secretHash,
-        updated_at: this.db.fn.now(),
-      } as never)
-      .returning('*');
-    if (row) await this.bus.publish({ clients: [(row as ClientRow).client_id] }, this.db);
-    return row ? toClient(row as ClientRow) : undefined;
+    return this.changeAndAnnounce(id, (trx) => ({
+      previous_secret_hash: previousValidUntil ? trx.ref('secret_hash') : null,
+      previous_secret_expires_at: previousValidUntil,
+      secret_hash: secretHash,
+      updated_at: trx.fn.now(),
+    }));
+  }
+
+  private changeAndAnnounce(id: number, changes: (trx: Knex.Transaction) => Record<string, unknown>): Promise<OAuthClient | undefined> {
+    return this.db.transaction(async (trx) => {
+      const [row] = (await trx('oauth_clients').where({ id }).update(changes(trx)).returning('*')) as ClientRow[];
+      if (!row) return undefined;
+      await this.bus.publish({ clients: [row.client_id] }, trx);
+      return toClient(row);
+    });
   }
 
   /** Deletes the client; its grants, codes and tokens go with it (ON DELETE CASCADE). */

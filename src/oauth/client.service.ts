@@ -115,7 +115,13 @@ export class ClientService {
   async update(id: number, input: ClientInput): Promise<OAuthClient> {
     const existing = await this.clients.findById(id);
     if (!existing) throw new NotFoundError('No such client.');
-    const data = parseInput(clientInputSchema, { ...input, isPublic: existing.secretHash === null });
+    // What the form or command does not mention stays as it is (the Alexa vendor ID in particular:
+    // alexa:setup finds its client by it).
+    const data = parseInput(clientInputSchema, {
+      ...input,
+      isPublic: existing.secretHash === null,
+      alexaVendorId: input.alexaVendorId !== undefined ? input.alexaVendorId : existing.alexaVendorId,
+    });
     const updated = await this.clients.update(id, this.fields(data));
     return updated!;
   }
@@ -129,7 +135,8 @@ export class ClientService {
       // PKCE is always required for public clients (security.md).
       requirePkce: data.requirePkce || data.isPublic,
       allowImplicit: data.allowImplicit,
-      refreshRotation: data.refreshRotation as RefreshRotation,
+      // RFC 9700 §4.14.2: a public client's refresh tokens must rotate (they cannot be bound to it).
+      refreshRotation: data.isPublic ? 'rotate' : (data.refreshRotation as RefreshRotation),
       accessTokenTtl: data.accessTokenTtl,
       refreshTokenTtl: data.refreshTokenTtl,
       alexaVendorId: data.alexaVendorId,

@@ -88,6 +88,11 @@ export class GrantRepository {
     return (await this.revokeWhere((q) => q.where({ user_id: userId }), trx)).length;
   }
 
+  /** Revoked links kept for a while for the record; then they go, with what hangs off them. */
+  async deleteRevokedBefore(before: Date): Promise<number> {
+    return this.db('oauth_grants').where('revoked_at', '<', before).delete();
+  }
+
   async listLiveForUser(userId: number): Promise<Connection[]> {
     const rows = await this.db('oauth_grants as g')
       .join('oauth_clients as c', 'c.id', 'g.client_id')

@@ -20,29 +20,48 @@ export interface RevocationListener {
 }
 
 const MAX_IDS = 400; // keeps the payload far below NOTIFY's 8000-byte limit
+const HEARTBEAT_MS = 5000;
+const HEARTBEAT_TIMEOUT_MS = 3000;
+
+type Probe = RevocationEvent & { probe?: string };
 
 /**
  * Tells every process that something was revoked, so their in-process caches of validated tokens
  * and clients drop it at once. The NOTIFY is sent in the revoking transaction, so PostgreSQL
- * delivers it exactly when the change commits (and never if it rolls back). The local listeners
- * are told immediately too.
+ * delivers it exactly when the change commits (and never if it rolls back). This process's own
+ * caches are told before and again right after the commit, so no request in flight can put the
+ * revoked value back. A heartbeat proves the listening connection still hears: when it does not
+ * (a connection silently dropped by a proxy, a failover), caching turns off until it does.
  */
 export class RevocationBus {
   private readonly listeners: RevocationListener[] = [];
   private client: pg.Client | undefined;
-  private stopped = false;
+  private stopped = true;
   private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   subscribe(listener: RevocationListener): void {
     this.listeners.push(listener);
   }
 
+  private tell(event: RevocationEvent): void {
+    for (const l of this.listeners) l.onRevocation(event);
+  }
+
   async publish(event: RevocationEvent, db: Knex | Knex.Transaction): Promise<void> {
     const size = (event.grants?.length ?? 0) + (event.tokens?.length ?? 0) + (event.clients?.length ?? 0);
     if (size === 0 && !event.flush) return;
-    const payload = size > MAX_IDS ? { flush: true } : event;
-    for (const l of this.listeners) l.onRevocation(payload);
+    const payload: RevocationEvent = size > MAX_IDS ? { flush: true } : event;
+    this.tell(payload);
     await db.raw('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, JSON.stringify(payload)]);
+    // Once more after the commit: a read between the first eviction and the commit saw the row
+    // still live and may have cached it (its epoch was already the new one).
+    if ('executionPromise' in db && db.isTransaction) {
+      (db as Knex.Transaction).executionPromise.then(
+        () => this.tell(payload),
+        () => undefined,
+      );
+    }
   }
 
   /** Listens on a dedicated connection (not from the pool), reconnecting when it drops. */
@@ -55,14 +74,18 @@ export class RevocationBus {
   }
 
   private async connect(databaseUrl: string): Promise<void> {
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000, keepAlive: true });
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000, keepAlive: true, keepAliveInitialDelayMillis: 10000 });
+    const probes = new Map<string, () => void>();
     const lost = (err?: unknown) => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      for (const l of this.listeners) l.onListening(false);
-      if (!this.stopped) {
-        logger.warn({ err }, 'revocation listener lost its connection; token caching is off until it reconnects');
-        this.scheduleReconnect(databaseUrl);
+      if (this.client === client) {
+        this.client = undefined;
+        if (this.heartbeat) clearInterval(this.heartbeat);
+        this.heartbeat = undefined;
+        for (const l of this.listeners) l.onListening(false);
+        if (!this.stopped) {
+          logger.warn({ err }, 'revocation listener lost its connection; token caching is off until it reconnects');
+          this.scheduleReconnect(databaseUrl);
+        }
       }
       client.end().catch(() => undefined);
     };
@@ -70,55 +93,73 @@ export class RevocationBus {
     client.on('end', () => lost());
     client.on('notification', (msg) => {
       if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
-      let event: RevocationEvent & { probe?: string };
+      let event: Probe;
       try {
-        event = JSON.parse(msg.payload) as RevocationEvent & { probe?: string };
+        event = JSON.parse(msg.payload) as Probe;
       } catch {
         event = { flush: true };
       }
-      if (event.probe) return;
-      for (const l of this.listeners) l.onRevocation(event);
+      if (event.probe) {
+        probes.get(event.probe)?.();
+        return;
+      }
+      this.tell(event);
     });
-    await client.connect();
-    await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
-    if (!(await this.probe(client, databaseUrl))) {
-      // Notifications sent from other connections do not reach us (a single-session server such
-      // as an embedded PGlite behind DATABASE_URL): caching would be unsafe, so it stays off.
-      logger.warn('revocation notifications do not arrive on this database; token caching stays off');
+    /** Sends a probe NOTIFY through `sender` and waits for it to arrive on the listener. */
+    const probe = async (sender: pg.Client): Promise<boolean> => {
+      const nonce = Math.random().toString(36).slice(2);
+      const arrived = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), HEARTBEAT_TIMEOUT_MS);
+        probes.set(nonce, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      try {
+        await sender.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, JSON.stringify({ probe: nonce })]);
+        return await arrived;
+      } finally {
+        probes.delete(nonce);
+      }
+    };
+
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+      // A NOTIFY from another connection must reach us. On a single-session server (an embedded
+      // PGlite behind DATABASE_URL) it does not: caching would be unsafe, so it stays off for good.
+      const sender = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
+      let delivered: boolean;
+      try {
+        await sender.connect();
+        delivered = await probe(sender);
+      } finally {
+        await sender.end().catch(() => undefined);
+      }
+      if (!delivered) {
+        logger.warn('revocation notifications do not arrive on this database; token caching stays off');
+        this.stopped = true;
+        await client.end().catch(() => undefined);
+        return;
+      }
+    } catch (err) {
       await client.end().catch(() => undefined);
-      this.stopped = true;
-      return;
+      throw err;
     }
     if (this.stopped) {
-      await client.end();
+      await client.end().catch(() => undefined);
       return;
     }
     this.client = client;
+    // Heartbeat on the listening connection itself: a session hears its own notifications.
+    this.heartbeat = setInterval(() => {
+      probe(client).then(
+        (ok) => ok || lost(new Error('revocation heartbeat not heard')),
+        (err) => lost(err),
+      );
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
     for (const l of this.listeners) l.onListening(true);
-  }
-
-  /** Sends a NOTIFY from another connection and waits for it to arrive on the listener. */
-  private async probe(listener: pg.Client, databaseUrl: string): Promise<boolean> {
-    const nonce = Math.random().toString(36).slice(2);
-    const arrived = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 2000);
-      const onNotification = (msg: pg.Notification) => {
-        if (msg.channel === REVOCATION_CHANNEL && msg.payload?.includes(nonce)) {
-          clearTimeout(timer);
-          listener.off('notification', onNotification);
-          resolve(true);
-        }
-      };
-      listener.on('notification', onNotification);
-    });
-    const sender = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
-    try {
-      await sender.connect();
-      await sender.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, JSON.stringify({ probe: nonce })]);
-    } finally {
-      await sender.end().catch(() => undefined);
-    }
-    return arrived;
   }
 
   private scheduleReconnect(databaseUrl: string): void {
@@ -133,6 +174,7 @@ export class RevocationBus {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     const client = this.client;
     this.client = undefined;
     for (const l of this.listeners) l.onListening(false);

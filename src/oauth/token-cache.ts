@@ -15,7 +15,7 @@ interface RevokedSets {
  * check), so a revoked value cannot be put back by a request that was already in flight.
  */
 export class RevocableCache<V> implements RevocationListener {
-  private readonly entries = new Map<string, V>();
+  private readonly entries = new Map<string, { value: V; storedAt: number }>();
   private epoch = 0;
   private enabled = false;
 
@@ -23,6 +23,8 @@ export class RevocableCache<V> implements RevocationListener {
     private readonly isRevoked: (value: V, revoked: RevokedSets) => boolean,
     private readonly isExpired: (value: V) => boolean = () => false,
     private readonly maxEntries = 100_000,
+    /** A backstop: even if a notification were lost, nothing is served from memory for longer. */
+    private readonly maxAgeMs = 60_000,
   ) {}
 
   get size(): number {
@@ -31,13 +33,13 @@ export class RevocableCache<V> implements RevocationListener {
 
   get(key: string): V | undefined {
     if (!this.enabled) return undefined;
-    const value = this.entries.get(key);
-    if (value === undefined) return undefined;
-    if (this.isExpired(value)) {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (this.isExpired(entry.value) || Date.now() - entry.storedAt > this.maxAgeMs) {
       this.entries.delete(key);
       return undefined;
     }
-    return value;
+    return entry.value;
   }
 
   /** Call before reading the database; pass the result to `set`. */
@@ -51,7 +53,7 @@ export class RevocableCache<V> implements RevocationListener {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(key, value);
+    this.entries.set(key, { value, storedAt: Date.now() });
   }
 
   onRevocation(event: RevocationEvent): void {
@@ -61,7 +63,7 @@ export class RevocableCache<V> implements RevocationListener {
       return;
     }
     const revoked = { grants: new Set(event.grants ?? []), tokens: new Set(event.tokens ?? []), clients: new Set(event.clients ?? []) };
-    for (const [key, value] of this.entries) if (this.isRevoked(value, revoked)) this.entries.delete(key);
+    for (const [key, entry] of this.entries) if (this.isRevoked(entry.value, revoked)) this.entries.delete(key);
   }
 
   onListening(listening: boolean): void {

@@ -319,6 +319,8 @@ export class TokenRepository {
     const refreshTokens = await this.db('oauth_refresh_tokens')
       .where('expires_at', '<', now)
       .orWhere('revoked_at', '<', dayAgo)
+      // Rotated long ago: past any grace window (at most a day), it can never be used again.
+      .orWhere('rotated_at', '<', dayAgo)
       .orWhereIn('grant_id', this.db('oauth_grants').select('id').whereNotNull('revoked_at'))
       .delete();
     return { codes, accessTokens, refreshTokens };

@@ -102,12 +102,12 @@ describe('login', () => {
     expect(huge.status).toBe(413);
   });
 
-  it('when the user is disabled, then login fails', async () => {
+  it('when the user is disabled, then login fails with the same message as a wrong password', async () => {
     const user = await createUser(ctx);
     await ctx.services.accounts.disableUser(user.id);
     const res = await signInAs(browser(ctx.app), user.email);
     expect(res.status).toBe(401);
-    expect(res.text).toContain('disabled');
+    expect(res.text).toContain('Incorrect email or password.');
   });
 
   it('when the login was started by an OAuth request, then the user returns to it after signing in', async () => {

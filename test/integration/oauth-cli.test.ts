@@ -71,11 +71,15 @@ describe('alexa:setup', () => {
         `https://alexa.amazon.co.jp/api/skill/link/${vendorId}`,
       ],
     });
-    const human = await cli(['alexa:setup', '--vendor-id', vendorId, '--base-url', 'https://auth.example.com']);
+    // A second run without --rotate-secret keeps the secret that is in the console.
+    const again = await cli(['alexa:setup', '--vendor-id', vendorId, '--base-url', 'https://auth.example.com', '--json']);
+    expect(again.json()).toMatchObject({ client_id: v.client_id, client_secret: null });
+    expect(await ctx.services.clientService.authenticate(v.client_id, v.client_secret)).toBeDefined();
+    const human = await cli(['alexa:setup', '--vendor-id', vendorId, '--base-url', 'https://auth.example.com', '--rotate-secret']);
     for (const field of ['Your Web Authorization URI', 'Access Token URI', 'Your Client ID', 'Your Secret', 'Your Authentication Scheme', 'Scope', 'Domain List', 'Default Access Token Expiration Time']) {
       expect(human.stdout).toContain(field);
     }
-    // The second run updated the same client (no duplicate) and issued a fresh secret.
+    // The runs updated the same client (no duplicate); --rotate-secret issued a fresh secret.
     const clients = (await ctx.services.clients.list()).filter((c) => c.alexaVendorId === vendorId);
     expect(clients).toHaveLength(1);
     const secret = /Your Secret:\s+(\S+)/.exec(human.stdout)![1];

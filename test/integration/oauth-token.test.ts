@@ -290,3 +290,33 @@ describe('refresh tokens', () => {
     expect(tokens.expires_in).toBe(900);
   });
 });
+
+describe('client credentials edge cases', () => {
+  it('when Basic credentials carry a NUL or non-printable character, then 401 invalid_client, never a 500', async () => {
+    for (const path of ['/oauth/token', '/oauth/revoke', '/oauth/introspect']) {
+      const res = await request(ctx.app)
+        .post(path)
+        .type('form')
+        .set('Authorization', `Basic ${Buffer.from('lbc_x%00:secret').toString('base64')}`)
+        .send({ grant_type: 'refresh_token', refresh_token: 'lb_rt_x', token: 'x' });
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('invalid_client');
+    }
+  });
+
+  it('when redirect_uri is sent empty, then it counts as omitted (RFC 6749 §3.1)', async () => {
+    const { alexa, code } = await codeInHand();
+    // The authorization request carried a redirect_uri, so omitting it is invalid_grant, not a match of ''.
+    const res = await alexa.tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: '' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('when the bearer challenge names a missing scope, then it is a well-formed quoted string', async () => {
+    const user = await createUser(ctx);
+    const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx), { scope: 'read' });
+    const tokens = await alexa.link(user);
+    const res = await request(api()).post('/api/probe').set('Authorization', `Bearer ${tokens.access_token}`);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="linkbridge", error="insufficient_scope", error_description="[^"]*", scope="write"$/);
+  });
+});

@@ -13,6 +13,11 @@ describe('safeReturnTo', () => {
     [['/a', '/b'], '/'],
     ['/oauth/authorize?client_id=a&state=x%3D%2B', '/oauth/authorize?client_id=a&state=x%3D%2B'],
     ['/recipes/12', '/recipes/12'],
+    ['/.//evil.example', '/'],
+    ['/..//evil.example', '/'],
+    ['/%2e//evil.example', '/'],
+    ['/a/..//evil.example/x', '/'],
+    ['/a/./b', '/a/b'],
   ])('when return_to is %p, then the user goes to %p', (input, expected) => {
     expect(safeReturnTo(input)).toBe(expected);
   });
