@@ -15,6 +15,25 @@ export function randomToken(prefix = ''): string {
   return prefix + randomBytes(32).toString('base64url');
 }
 
+/**
+ * The same tokens, drawn from the CSPRNG 4 kB at a time: one call per 128 tokens instead of one
+ * per token (5% of a refresh in the profile). Each chunk is handed out once. For the hot paths.
+ */
+export class TokenGenerator {
+  private pool = Buffer.alloc(0);
+  private offset = 0;
+
+  token(prefix: string): string {
+    if (this.offset + 32 > this.pool.length) {
+      this.pool = randomBytes(4096);
+      this.offset = 0;
+    }
+    const chunk = this.pool.subarray(this.offset, this.offset + 32);
+    this.offset += 32;
+    return prefix + chunk.toString('base64url');
+  }
+}
+
 /** Constant-time comparison of two strings (hash both so length differences do not leak). */
 export function safeEqual(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a, 'utf8').digest();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Knex } from 'knex';
-import { randomToken, safeEqual, sha256, TOKEN_PREFIX } from '../lib/crypto';
+import { safeEqual, sha256, TOKEN_PREFIX, TokenGenerator } from '../lib/crypto';
 import { OAuthError, oauthErrors } from '../lib/errors';
 import { OAuthClient } from './client.repository';
 import { GrantRepository } from './grant.repository';
@@ -33,6 +33,8 @@ const PKCE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/; // RFC 7636 §4.1
  * after the grace window revokes the grant) commit that trace first and then fail.
  */
 export class TokenService {
+  private readonly random = new TokenGenerator();
+
   constructor(
     private readonly db: Knex,
     private readonly tokens: TokenRepository,
@@ -60,7 +62,7 @@ export class TokenService {
     input: { grantId: number; redirectUri: string; redirectUriInRequest: boolean; scope: string[]; codeChallenge: string | null; codeChallengeMethod: string | null },
     trx: Knex.Transaction,
   ): Promise<string> {
-    const code = randomToken(TOKEN_PREFIX.authorizationCode);
+    const code = this.random.token(TOKEN_PREFIX.authorizationCode);
     await this.tokens.insertCode(
       { ...input, codeHash: sha256(code), expiresAt: new Date(Date.now() + this.settings.authCodeTtlSeconds * 1000) },
       trx,
@@ -70,7 +72,7 @@ export class TokenService {
 
   /** An access token without a refresh token (implicit grant). */
   async issueAccessTokenOnly(client: OAuthClient, grantId: number, scope: string[], trx: Knex.Transaction) {
-    const accessToken = randomToken(TOKEN_PREFIX.accessToken);
+    const accessToken = this.random.token(TOKEN_PREFIX.accessToken);
     const expiresAt = new Date(Date.now() + this.accessTtl(client) * 1000);
     await this.tokens.insertAccessToken({ tokenHash: sha256(accessToken), grantId, refreshTokenId: null, authorizationCodeId: null, scope, expiresAt }, trx);
     return { accessToken, expiresAt, expiresIn: this.accessTtl(client) };
@@ -116,12 +118,12 @@ export class TokenService {
     });
   }
 
-  /** Fresh token values and lifetimes for a grant (not yet stored). */
-  private newPair(client: OAuthClient, g: { grantId: number; userId: number; scope: string[] }): IssuedTokens {
+  /** Fresh token values and lifetimes for a grant (not yet stored); `withRefresh` false: access only. */
+  private newPair(client: OAuthClient, g: { grantId: number; userId: number; scope: string[] }, withRefresh = true): IssuedTokens {
     return {
-      accessToken: randomToken(TOKEN_PREFIX.accessToken),
+      accessToken: this.random.token(TOKEN_PREFIX.accessToken),
       accessTokenExpiresAt: new Date(Date.now() + this.accessTtl(client) * 1000),
-      refreshToken: randomToken(TOKEN_PREFIX.refreshToken),
+      refreshToken: withRefresh ? this.random.token(TOKEN_PREFIX.refreshToken) : undefined,
       refreshTokenExpiresAt: this.refreshExpiry(client),
       scope: g.scope,
       userId: g.userId,
@@ -136,7 +138,7 @@ export class TokenService {
     trx: Knex.Transaction,
     accessScope = g.scope,
   ): Promise<IssuedTokens & { refreshTokenId: number }> {
-    const refreshToken = randomToken(TOKEN_PREFIX.refreshToken);
+    const refreshToken = this.random.token(TOKEN_PREFIX.refreshToken);
     const refreshTokenExpiresAt = this.refreshExpiry(client);
     const refreshTokenId = await this.tokens.insertRefreshToken(
       { tokenHash: sha256(refreshToken), grantId: g.grantId, authorizationCodeId: g.authorizationCodeId, scope: g.scope, expiresAt: refreshTokenExpiresAt },
@@ -152,7 +154,7 @@ export class TokenService {
     refreshTokenId: number,
     trx: Knex.Transaction,
   ): Promise<IssuedTokens> {
-    const accessToken = randomToken(TOKEN_PREFIX.accessToken);
+    const accessToken = this.random.token(TOKEN_PREFIX.accessToken);
     const accessTokenExpiresAt = new Date(Date.now() + this.accessTtl(client) * 1000);
     await this.tokens.insertAccessToken(
       { tokenHash: sha256(accessToken), grantId: g.grantId, refreshTokenId, authorizationCodeId: g.authorizationCodeId, scope: g.scope, expiresAt: accessTokenExpiresAt },
@@ -171,7 +173,7 @@ export class TokenService {
     if (!params.refreshToken.startsWith(TOKEN_PREFIX.refreshToken)) throw oauthErrors.invalidGrant('The refresh token is invalid.');
     const rotate = client.refreshRotation === 'rotate';
     // The common case in one atomic statement (Alexa refreshes every linked user hourly).
-    const next = this.newPair(client, { grantId: 0, userId: 0, scope: [] });
+    const next = this.newPair(client, { grantId: 0, userId: 0, scope: [] }, rotate);
     const fast = await this.tokens.refreshInOneStatement({
       refreshHash: sha256(params.refreshToken),
       clientId: client.id,
