@@ -68,7 +68,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(loadUser(services.users));
   browser.use(authRoutes(services.auth));
   browser.use(authorizeRoutes(services.authorize));
-  browser.use(connectionsRoutes(knex, services.grants));
+  browser.use(connectionsRoutes(services.grants));
   browser.use(adminClientRoutes(services.clients, services.clientService));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));

@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import { Knex } from 'knex';
 import { requireLogin } from '../auth/session';
 import { noStore } from '../http/security-headers';
 import { NotFoundError } from '../lib/errors';
@@ -7,7 +6,7 @@ import { GrantRepository } from './grant.repository';
 import { SCOPES, Scope } from './scopes';
 
 /** The user's connected apps: each live link with its scopes and dates, and a Revoke button. */
-export function connectionsRoutes(db: Knex, grants: GrantRepository): Router {
+export function connectionsRoutes(grants: GrantRepository): Router {
   const router = Router();
   router.use('/account/connections', requireLogin, noStore);
 
@@ -25,7 +24,7 @@ export function connectionsRoutes(db: Knex, grants: GrantRepository): Router {
     if (!Number.isSafeInteger(id) || id <= 0) throw new NotFoundError('No such connection.');
     const grant = await grants.findById(id);
     if (!grant || grant.userId !== req.user!.id || grant.revokedAt) throw new NotFoundError('No such connection.');
-    await db.transaction((trx) => grants.revoke(id, trx));
+    await grants.revoke(id);
     res.redirect(303, '/account/connections?revoked=1');
   });
 

@@ -68,8 +68,12 @@ export class GrantRepository {
     return row ? toGrant(row) : undefined;
   }
 
-  /** Revokes grants and everything issued under them. Returns how many grants were live. */
-  async revokeWhere(where: (q: Knex.QueryBuilder) => Knex.QueryBuilder, trx: Db): Promise<number[]> {
+  /**
+   * Revokes grants and everything issued under them, in `trx` or in a transaction of its own;
+   * returns the ids of the grants that were live.
+   */
+  async revokeWhere(where: (q: Knex.QueryBuilder) => Knex.QueryBuilder, trx?: Knex.Transaction): Promise<number[]> {
+    if (!trx) return this.db.transaction((t) => this.revokeWhere(where, t));
     const grants = (await where(trx('oauth_grants').whereNull('revoked_at')).update({ revoked_at: trx.fn.now(), updated_at: trx.fn.now() }).returning('id')) as Array<{ id: number }>;
     const ids = grants.map((g) => Number(g.id));
     if (ids.length) {
@@ -80,7 +84,7 @@ export class GrantRepository {
     return ids;
   }
 
-  async revoke(grantId: number, trx: Db): Promise<number[]> {
+  async revoke(grantId: number, trx?: Knex.Transaction): Promise<number[]> {
     return this.revokeWhere((q) => q.where({ id: grantId }), trx);
   }
 

@@ -235,7 +235,7 @@ export class TokenService {
     const hash = sha256(token);
     if (token.startsWith(TOKEN_PREFIX.refreshToken)) {
       const rt = await this.tokens.findRefreshToken(hash);
-      if (rt && rt.clientId === client.id) await this.db.transaction((trx) => this.grants.revoke(rt.grantId, trx));
+      if (rt && rt.clientId === client.id) await this.grants.revoke(rt.grantId);
       return;
     }
     if (token.startsWith(TOKEN_PREFIX.accessToken)) {
