@@ -16,11 +16,6 @@ export class DbAccessTokenValidator implements AccessTokenValidator {
   async validate(token: string): Promise<AccessTokenInfo | undefined> {
     if (!token.startsWith(TOKEN_PREFIX.accessToken)) return undefined; // a refresh token or code never passes
     const hash = sha256(token);
-    const cached = this.cache.get(hash);
-    if (cached) return cached;
-    const epoch = this.cache.beginRead();
-    const info = await this.tokens.findLiveAccessToken(hash);
-    if (info) this.cache.set(hash, info, epoch);
-    return info;
+    return this.cache.getOrLoad(hash, () => this.tokens.findLiveAccessToken(hash));
   }
 }

@@ -91,13 +91,8 @@ export class ClientService {
   ) {}
 
   /** The client by client_id, from the cache when this process listens for revocations. */
-  private async find(clientId: string): Promise<OAuthClient | undefined> {
-    const cached = this.cache.get(clientId);
-    if (cached) return cached;
-    const epoch = this.cache.beginRead();
-    const client = await this.clients.findByClientId(clientId);
-    if (client) this.cache.set(clientId, client, epoch);
-    return client;
+  private find(clientId: string): Promise<OAuthClient | undefined> {
+    return this.cache.getOrLoad(clientId, () => this.clients.findByClientId(clientId));
   }
 
   async create(input: ClientInput): Promise<CreatedClient> {

@@ -42,6 +42,16 @@ export class RevocableCache<V> implements RevocationListener {
     return entry.value;
   }
 
+  /** The cached value, or `load()`'s, cached unless a revocation arrived while it loaded. */
+  async getOrLoad(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
+    const cached = this.get(key);
+    if (cached !== undefined) return cached;
+    const epoch = this.beginRead();
+    const value = await load();
+    if (value !== undefined) this.set(key, value, epoch);
+    return value;
+  }
+
   /** Call before reading the database; pass the result to `set`. */
   beginRead(): number {
     return this.epoch;

@@ -84,16 +84,21 @@ export class TokenRepository {
     return this.findCode(codeHash, trx, true);
   }
 
-  async findCode(codeHash: string, db: Db = this.db, forUpdate = false): Promise<AuthorizationCode | undefined> {
+  /** A code or refresh token row by hash, with its grant's client, user and liveness. */
+  private async findWithGrant(table: 'oauth_authorization_codes' | 'oauth_refresh_tokens', column: string, hash: string, db: Db, forUpdate: boolean) {
     const { rows } = await db.raw<{ rows: Array<Record<string, unknown>> }>(
-      `SELECT ac.*, g.client_id AS g_client_id, g.user_id AS g_user_id, g.revoked_at AS g_revoked_at, u.disabled_at AS u_disabled_at
-         FROM oauth_authorization_codes ac
-         JOIN oauth_grants g ON g.id = ac.grant_id
+      `SELECT x.*, g.client_id AS g_client_id, g.user_id AS g_user_id, g.revoked_at AS g_revoked_at, u.disabled_at AS u_disabled_at
+         FROM ${table} x
+         JOIN oauth_grants g ON g.id = x.grant_id
          JOIN users u ON u.id = g.user_id
-        WHERE ac.code_hash = ?${forUpdate ? ' FOR UPDATE OF ac' : ''}`,
-      [codeHash],
+        WHERE x.${column} = ?${forUpdate ? ' FOR UPDATE OF x' : ''}`,
+      [hash],
     );
-    const r = rows[0];
+    return rows[0];
+  }
+
+  async findCode(codeHash: string, db: Db = this.db, forUpdate = false): Promise<AuthorizationCode | undefined> {
+    const r = await this.findWithGrant('oauth_authorization_codes', 'code_hash', codeHash, db, forUpdate);
     if (!r) return undefined;
     return {
       id: Number(r.id),
@@ -251,15 +256,8 @@ export class TokenRepository {
   }
 
   async findRefreshToken(tokenHash: string, trx: Db = this.db, forUpdate = false): Promise<RefreshToken | undefined> {
-    const { rows } = await trx.raw<{ rows: Array<Record<string, unknown>> }>(
-      `SELECT rt.*, g.client_id AS g_client_id, g.user_id AS g_user_id, g.revoked_at AS g_revoked_at, u.disabled_at AS u_disabled_at
-         FROM oauth_refresh_tokens rt
-         JOIN oauth_grants g ON g.id = rt.grant_id
-         JOIN users u ON u.id = g.user_id
-        WHERE rt.token_hash = ?${forUpdate ? ' FOR UPDATE OF rt' : ''}`,
-      [tokenHash],
-    );
-    return rows[0] ? TokenRepository.toRefresh(rows[0]) : undefined;
+    const row = await this.findWithGrant('oauth_refresh_tokens', 'token_hash', tokenHash, trx, forUpdate);
+    return row ? TokenRepository.toRefresh(row) : undefined;
   }
 
   async markRotated(id: number, replacedById: number, trx: Db): Promise<void> {
