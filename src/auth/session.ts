@@ -1,4 +1,4 @@
-import { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { Knex } from 'knex';
 import { KnexSessionStore } from '../http/session-store';
@@ -61,5 +61,3 @@ export async function signOut(req: Request, res: Response): Promise<void> {
   await new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
   res.clearCookie(SESSION_COOKIE, { path: '/' });
 }
-
-export type Middleware = (req: Request, res: Response, next: NextFunction) => void;

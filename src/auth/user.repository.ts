@@ -78,13 +78,4 @@ export class UserRepository {
     const n = await trx('users').where({ id }).whereNull('disabled_at').update({ disabled_at: trx.fn.now(), updated_at: trx.fn.now() });
     return n > 0;
   }
-
-  async enable(id: number): Promise<boolean> {
-    const n = await this.db('users').where({ id }).whereNotNull('disabled_at').update({ disabled_at: null, updated_at: this.db.fn.now() });
-    return n > 0;
-  }
-
-  async setAdmin(id: number, isAdmin: boolean): Promise<void> {
-    await this.db('users').where({ id }).update({ is_admin: isAdmin, updated_at: this.db.fn.now() });
-  }
 }

@@ -33,12 +33,6 @@ export class ValidationError extends AppError {
   }
 }
 
-export class UnauthorizedError extends AppError {
-  constructor(message = 'Please sign in.', code = 'unauthorized') {
-    super(401, code, message);
-  }
-}
-
 export class ForbiddenError extends AppError {
   constructor(message = 'You are not allowed to do that.', code = 'forbidden') {
     super(403, code, message);
@@ -48,12 +42,6 @@ export class ForbiddenError extends AppError {
 export class NotFoundError extends AppError {
   constructor(message = 'Not found.', code = 'not_found') {
     super(404, code, message);
-  }
-}
-
-export class ConflictError extends AppError {
-  constructor(message: string, code = 'conflict') {
-    super(409, code, message);
   }
 }
 
@@ -91,7 +79,6 @@ export const oauthErrors = {
   unsupportedResponseType: (d: string) => new OAuthError(400, 'unsupported_response_type', d),
   invalidScope: (d: string) => new OAuthError(400, 'invalid_scope', d),
   accessDenied: (d: string) => new OAuthError(403, 'access_denied', d),
-  unsupportedTokenType: (d: string) => new OAuthError(400, 'unsupported_token_type', d),
   serverError: () => new OAuthError(500, 'server_error', 'The server could not complete the request.'),
 };
 

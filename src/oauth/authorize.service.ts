@@ -171,6 +171,9 @@ export class AuthorizeService {
     if (decision === 'deny') fail(oauthErrors.accessDenied('The user denied the request.'));
     if (request.scope.some((s) => !client.scopes.includes(s))) fail(oauthErrors.invalidScope('The requested scope is no longer allowed for this app.'));
     if (request.responseType === 'token' && !client.allowImplicit) fail(oauthErrors.unauthorizedClient('This app may no longer use the implicit grant.'));
+    if (request.responseType === 'code' && !request.codeChallenge && (client.requirePkce || client.secretHash === null)) {
+      fail(oauthErrors.invalidRequest('This app must now use PKCE; start linking again.'));
+    }
 
     return this.db.transaction(async (trx) => {
       const grant = await this.grants.upsertLive(userId, client.id, request.scope, trx);

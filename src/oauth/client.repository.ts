@@ -23,8 +23,6 @@ export interface OAuthClient {
   updatedAt: Date;
 }
 
-export const isPublicClient = (c: OAuthClient) => c.secretHash === null;
-
 export type ClientFields = Omit<OAuthClient, 'id' | 'createdAt' | 'updatedAt' | 'previousSecretHash' | 'previousSecretExpiresAt'>;
 
 interface ClientRow {

@@ -5,7 +5,7 @@ import { randomToken, safeEqual, sha256, TOKEN_PREFIX } from '../lib/crypto';
 import { NotFoundError } from '../lib/errors';
 import { ClientFields, ClientRepository, OAuthClient, RefreshRotation } from './client.repository';
 import { RevocableCache } from './token-cache';
-import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, parseScopeString, sortScopes } from './scopes';
+import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, sortScopes } from './scopes';
 
 export const OOB_REDIRECT_URI = 'urn:ietf:wg:oauth:2.0:oob';
 
@@ -175,5 +175,3 @@ export class ClientService {
     return undefined;
   }
 }
-
-export const parseScopesInput = (value: string | undefined) => (value === undefined ? undefined : parseScopeString(value));

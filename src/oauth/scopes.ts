@@ -15,8 +15,6 @@ export function parseScopeString(value: string): string[] {
   return [...new Set(value.split(' ').filter((s) => s !== ''))];
 }
 
-export const formatScope = (scopes: readonly string[]) => scopes.join(' ');
-
 /** Keeps the scopes in a stable order (the order of SCOPES). */
 export function sortScopes(scopes: readonly string[]): string[] {
   return [...scopes].sort((a, b) => ALL_SCOPES.indexOf(a as Scope) - ALL_SCOPES.indexOf(b as Scope));

@@ -155,13 +155,16 @@ export class TokenRepository {
     clientId: number;
     scope: string[] | null;
     access: { tokenHash: string; expiresAt: Date };
-    rotate?: { tokenHash: string; expiresAt: Date | null; graceSeconds: number };
+    graceSeconds: number;
+    rotate?: { tokenHash: string; expiresAt: Date | null };
   }): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null } | undefined> {
-    // $1 refresh hash, $2 client, $3 requested scope (NULL: all), $4 access hash, $5 access expiry
+    // $1 refresh hash, $2 client, $3 requested scope (NULL: all), $4 access hash, $5 access expiry,
+    // $6 grace seconds (a token rotated longer ago is dead, whatever the client's policy is now)
     const live = `r.token_hash = $1 AND g.client_id = $2
                   AND r.revoked_at IS NULL AND g.revoked_at IS NULL AND u.disabled_at IS NULL
                   AND (r.expires_at IS NULL OR r.expires_at > now())
-                  AND ($3::text[] IS NULL OR $3::text[] <@ r.scope)`;
+                  AND ($3::text[] IS NULL OR $3::text[] <@ r.scope)
+                  AND (r.rotated_at IS NULL OR r.rotated_at > now() - make_interval(secs => $6))`;
     const from = 'FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id';
     type Row = { user_id: number; grant_id: number; scope: string[]; refresh_expires_at: Date | null };
     const rows = !p.rotate
@@ -175,14 +178,14 @@ export class TokenRepository {
              RETURNING scope
            )
            SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`,
-          [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt],
+          [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.graceSeconds],
         )
       : await this.hot.query<Row>(
           'lb_refresh_rotate',
-          // $6 grace seconds, $7 new refresh hash, $8 new refresh expiry
+          // $7 new refresh hash, $8 new refresh expiry
           `WITH rt AS (
              SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, g.user_id ${from}
-              WHERE ${live} AND (r.rotated_at IS NULL OR r.rotated_at > now() - make_interval(secs => $6))
+              WHERE ${live}
               FOR UPDATE OF r
            ), nrt AS (
              INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
@@ -200,7 +203,7 @@ export class TokenRepository {
            )
            SELECT rt.user_id, rt.grant_id, nat.scope, nrt.expires_at AS refresh_expires_at, (SELECT count(*) FROM rotated) AS rotated
              FROM rt, nrt, nat`,
-          [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.rotate.graceSeconds, p.rotate.tokenHash, p.rotate.expiresAt],
+          [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.graceSeconds, p.rotate.tokenHash, p.rotate.expiresAt],
         );
     const r = rows[0];
     if (!r) return undefined;

@@ -179,7 +179,8 @@ export class TokenService {
       clientId: client.id,
       scope: params.scope ? sortScopes(params.scope) : null,
       access: { tokenHash: sha256(next.accessToken), expiresAt: next.accessTokenExpiresAt },
-      rotate: rotate ? { tokenHash: sha256(next.refreshToken!), expiresAt: next.refreshTokenExpiresAt ?? null, graceSeconds: this.settings.refreshGraceSeconds } : undefined,
+      graceSeconds: this.settings.refreshGraceSeconds,
+      rotate: rotate ? { tokenHash: sha256(next.refreshToken!), expiresAt: next.refreshTokenExpiresAt ?? null } : undefined,
     });
     if (fast) {
       return {
@@ -208,16 +209,16 @@ export class TokenService {
         scope = rt.scope.filter((s) => params.scope!.includes(s));
       }
       const g = { grantId: rt.grantId, userId: rt.userId, scope, authorizationCodeId: rt.authorizationCodeId };
+      if (rt.rotatedAt && Date.now() > rt.rotatedAt.getTime() + this.settings.refreshGraceSeconds * 1000) {
+        // Reuse of a rotated token after its grace window: under rotation a sign of theft, so the
+        // grant goes; a client switched to `off` since just gets the error.
+        if (!rotate) return oauthErrors.invalidGrant('The refresh token was replaced by a newer one.');
+        await this.grants.revoke(rt.grantId, trx);
+        return oauthErrors.invalidGrant('The refresh token was already used; the authorization has been revoked.');
+      }
       if (!rotate) {
         const access = await this.issueAccess(client, g, rt.id, trx);
         return { ...access, refreshToken: params.refreshToken, refreshTokenExpiresAt: rt.expiresAt };
-      }
-      if (rt.rotatedAt) {
-        const graceEnds = rt.rotatedAt.getTime() + this.settings.refreshGraceSeconds * 1000;
-        if (Date.now() > graceEnds) {
-          await this.grants.revoke(rt.grantId, trx);
-          return oauthErrors.invalidGrant('The refresh token was already used; the authorization has been revoked.');
-        }
       }
       // The new refresh token keeps the full scope; a narrowing applies to the access token only.
       const issued = await this.issuePair(client, { ...g, scope: rt.scope }, trx, scope);

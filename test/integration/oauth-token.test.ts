@@ -239,6 +239,18 @@ describe('refresh tokens', () => {
     expect((await callApi(a.body.access_token)).status).toBe(401);
   });
 
+  it('when a client moves from rotate to off, then tokens rotated long ago stay dead and the latest keeps working', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const latest = (await alexa.refresh(tokens.refresh_token)).body.refresh_token as string;
+    await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(tokens.refresh_token) }).update({ rotated_at: new Date(Date.now() - 3600 * 1000) });
+    const row = (await ctx.services.clients.findByClientId(alexa.client.clientId))!;
+    await ctx.services.clients.update(row.id, { refreshRotation: 'off' });
+    expect((await alexa.refresh(tokens.refresh_token)).body.error).toBe('invalid_grant');
+    const again = await alexa.refresh(latest);
+    expect(again.status).toBe(200);
+    expect(again.body.refresh_token).toBe(latest);
+  });
+
   it('when N refreshes of one token run in parallel under rotation, then all succeed and the grant stays valid', async () => {
     const { alexa, tokens } = await linked({ rotation: 'rotate' });
     const results = await Promise.all(Array.from({ length: 6 }, () => alexa.refresh(tokens.refresh_token)));
