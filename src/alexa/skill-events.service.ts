@@ -59,6 +59,7 @@ export class SkillEventService {
   /** Amazon asks providers to revoke on disable: every live grant of this client recorded for the user, in one transaction. */
   private async disabled(client: OAuthClient, alexaUserId: string): Promise<SkillEventResult> {
     const revoked = await this.db.transaction((trx) => this.grants.revokeForAlexaUser(client.id, alexaUserId, trx));
+    await this.grants.revocationsDelivered();
     return { status: 'revoked', grants_revoked: revoked };
   }
 }

@@ -3,6 +3,7 @@ import { UserRepository } from './user.repository';
 
 export interface GrantRevoker {
   revokeAllForUser(userId: number, trx: Knex.Transaction): Promise<number>;
+  revocationsDelivered(): Promise<void>;
 }
 
 /** Account life-cycle changes that touch more than the users table, in one transaction. */
@@ -15,10 +16,12 @@ export class AccountService {
 
   /** Disables the user and revokes every app link (grant) they have, with its tokens. */
   async disableUser(userId: number): Promise<{ changed: boolean; revokedGrants: number }> {
-    return this.db.transaction(async (trx) => {
+    const result = await this.db.transaction(async (trx) => {
       const changed = await this.users.disable(userId, trx);
       const revokedGrants = await this.grants.revokeAllForUser(userId, trx);
       return { changed, revokedGrants };
     });
+    await this.grants.revocationsDelivered();
+    return result;
   }
 }

@@ -128,21 +128,25 @@ export class ClientRepository {
     }));
   }
 
-  private changeAndAnnounce(id: number, changes: (trx: Knex.Transaction) => Record<string, unknown>): Promise<OAuthClient | undefined> {
-    return this.db.transaction(async (trx) => {
+  private async changeAndAnnounce(id: number, changes: (trx: Knex.Transaction) => Record<string, unknown>): Promise<OAuthClient | undefined> {
+    const client = await this.db.transaction(async (trx) => {
       const [row] = (await trx('oauth_clients').where({ id }).update(changes(trx)).returning('*')) as ClientRow[];
       if (!row) return undefined;
       await this.bus.publish({ clients: [row.client_id] }, trx);
       return toClient(row);
     });
+    await this.bus.delivered();
+    return client;
   }
 
   /** Deletes the client; its grants, codes and tokens go with it (ON DELETE CASCADE). */
   async delete(id: number): Promise<boolean> {
-    return this.db.transaction(async (trx) => {
+    const deleted = await this.db.transaction(async (trx) => {
       const rows = (await trx('oauth_clients').where({ id }).delete().returning('client_id')) as Array<{ client_id: string }>;
       if (rows.length) await this.bus.publish({ clients: rows.map((r) => r.client_id) }, trx);
       return rows.length > 0;
     });
+    await this.bus.delivered();
+    return deleted;
   }
 }

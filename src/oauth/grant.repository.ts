@@ -73,7 +73,11 @@ export class GrantRepository {
    * returns the ids of the grants that were live.
    */
   async revokeWhere(where: (q: Knex.QueryBuilder) => Knex.QueryBuilder, trx?: Knex.Transaction): Promise<number[]> {
-    if (!trx) return this.db.transaction((t) => this.revokeWhere(where, t));
+    if (!trx) {
+      const ids = await this.db.transaction((t) => this.revokeWhere(where, t));
+      await this.bus.delivered();
+      return ids;
+    }
     const grants = (await where(trx('oauth_grants').whereNull('revoked_at')).update({ revoked_at: trx.fn.now(), updated_at: trx.fn.now() }).returning('id')) as Array<{ id: number }>;
     const ids = grants.map((g) => Number(g.id));
     if (ids.length) {
@@ -86,6 +90,11 @@ export class GrantRepository {
 
   async revoke(grantId: number, trx?: Knex.Transaction): Promise<number[]> {
     return this.revokeWhere((q) => q.where({ id: grantId }), trx);
+  }
+
+  /** After a revoking transaction the caller committed itself: wait until every process has heard. */
+  revocationsDelivered(): Promise<void> {
+    return this.bus.delivered();
   }
 
   async revokeAllForUser(userId: number, trx: Knex.Transaction): Promise<number> {

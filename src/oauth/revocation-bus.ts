@@ -39,6 +39,8 @@ export class RevocationBus {
   private stopped = true;
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Our own notifications not heard back yet (nonce -> resolve). */
+  private readonly pending = new Map<string, () => void>();
 
   subscribe(listener: RevocationListener): void {
     this.listeners.push(listener);
@@ -53,7 +55,15 @@ export class RevocationBus {
     if (size === 0 && !event.flush) return;
     const payload: RevocationEvent = size > MAX_IDS ? { flush: true } : event;
     this.tell(payload);
-    await db.raw('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, JSON.stringify(payload)]);
+    const nonce = Math.random().toString(36).slice(2);
+    if (this.client) {
+      const timer = setTimeout(() => this.pending.delete(nonce), 1000);
+      this.pending.set(nonce, () => {
+        clearTimeout(timer);
+        this.pending.delete(nonce);
+      });
+    }
+    await db.raw('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, JSON.stringify({ ...payload, n: nonce })]);
     // Once more after the commit: a read between the first eviction and the commit saw the row
     // still live and may have cached it (its epoch was already the new one).
     if ('executionPromise' in db && db.isTransaction) {
@@ -62,6 +72,17 @@ export class RevocationBus {
         () => undefined,
       );
     }
+  }
+
+  /**
+   * Resolves once this process has heard back every revocation it published (at most ~1 s).
+   * PostgreSQL signals every listener at the same commit, so when ours has heard it, the other
+   * processes' listeners have too: revocation paths wait for this before they answer, so a
+   * client's next request, to any process, already meets the revocation.
+   */
+  async delivered(): Promise<void> {
+    const deadline = Date.now() + 1000;
+    while (this.pending.size > 0 && this.client && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   }
 
   /** Listens on a dedicated connection (not from the pool), reconnecting when it drops. */
@@ -79,6 +100,7 @@ export class RevocationBus {
     const lost = (err?: unknown) => {
       if (this.client === client) {
         this.client = undefined;
+        this.pending.clear();
         if (this.heartbeat) clearInterval(this.heartbeat);
         this.heartbeat = undefined;
         for (const l of this.listeners) l.onListening(false);
@@ -104,6 +126,8 @@ export class RevocationBus {
         return;
       }
       this.tell(event);
+      const nonce = (event as { n?: string }).n;
+      if (nonce) this.pending.get(nonce)?.();
     });
     /** Sends a probe NOTIFY through `sender` and waits for it to arrive on the listener. */
     const probe = async (sender: pg.Client): Promise<boolean> => {

@@ -307,6 +307,7 @@ export class TokenRepository {
       await trx('oauth_access_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       await this.bus.publish({ tokens: [id] }, trx);
     });
+    await this.bus.delivered();
   }
 
   /** Removes what can never be used again; safe while serving. */

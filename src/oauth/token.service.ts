@@ -54,7 +54,10 @@ export class TokenService {
   /** Runs `work` in a transaction; an OAuthError it returns is thrown after the commit. */
   private async commitThen<T>(work: (trx: Knex.Transaction) => Promise<T | OAuthError>): Promise<T> {
     const result = await this.db.transaction(work);
-    if (result instanceof OAuthError) throw result;
+    if (result instanceof OAuthError) {
+      await this.grants.revocationsDelivered(); // a replay or reuse may have revoked something
+      throw result;
+    }
     return result;
   }
 
