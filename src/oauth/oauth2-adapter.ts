@@ -47,31 +47,28 @@ function toLibToken(issued: IssuedTokens, client: LibClient) {
   };
 }
 
-class AuthorizationCodeGrant extends AbstractGrantType {
-  async handle(request: LibRequest, client: LibClient) {
-    const body = request.body as Record<string, string>;
-    if (!body.code) throw oauthErrors.invalidRequest('The code parameter is missing.');
-    const issued = await (this as unknown as { model: Model }).model.tokens.exchangeCode((client as LibClientWithOurs).ours, {
-      code: body.code,
-      redirectUri: body.redirect_uri,
-      codeVerifier: body.code_verifier,
-    });
-    return toLibToken(issued, client);
-  }
+/** A grant type for the library whose work is one TokenService call on the authenticated client. */
+function grantType(run: (tokens: TokenService, client: OAuthClient, body: Record<string, string>) => Promise<IssuedTokens>) {
+  return class extends AbstractGrantType {
+    async handle(request: LibRequest, client: LibClient) {
+      const { model } = this as unknown as { model: Model };
+      const issued = await run(model.tokens, (client as LibClientWithOurs).ours, request.body as Record<string, string>);
+      return toLibToken(issued, client);
+    }
+  };
 }
 
-class RefreshTokenGrant extends AbstractGrantType {
-  async handle(request: LibRequest, client: LibClient) {
-    const body = request.body as Record<string, string>;
-    if (!body.refresh_token) throw oauthErrors.invalidRequest('The refresh_token parameter is missing.');
-    const issued = await (this as unknown as { model: Model }).model.tokens.refresh((client as LibClientWithOurs).ours, {
-      refreshToken: body.refresh_token,
-      // An empty scope parameter counts as omitted (RFC 6749 §3.3).
-      scope: body.scope !== undefined && parseScopeString(body.scope).length > 0 ? parseScopeString(body.scope) : undefined,
-    });
-    return toLibToken(issued, client);
-  }
-}
+const AuthorizationCodeGrant = grantType((tokens, client, body) => {
+  if (!body.code) throw oauthErrors.invalidRequest('The code parameter is missing.');
+  return tokens.exchangeCode(client, { code: body.code, redirectUri: body.redirect_uri, codeVerifier: body.code_verifier });
+});
+
+const RefreshTokenGrant = grantType((tokens, client, body) => {
+  if (!body.refresh_token) throw oauthErrors.invalidRequest('The refresh_token parameter is missing.');
+  // flatBody already dropped an empty scope parameter (it counts as omitted, RFC 6749 §3.1).
+  const scope = body.scope !== undefined ? parseScopeString(body.scope) : undefined;
+  return tokens.refresh(client, { refreshToken: body.refresh_token, scope: scope?.length ? scope : undefined });
+});
 
 export interface TokenResponse {
   body: Record<string, unknown>;
