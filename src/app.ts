@@ -69,7 +69,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(authRoutes(services.auth));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
-  browser.use(adminClientRoutes(services.clients, services.clientService));
+  browser.use(adminClientRoutes(services.clientService));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

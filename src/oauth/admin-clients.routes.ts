@@ -1,8 +1,9 @@
 import { RequestHandler, Router } from 'express';
 import { requireLogin } from '../auth/session';
+import { idParam } from '../http/params';
 import { noStore } from '../http/security-headers';
 import { ForbiddenError, NotFoundError, ValidationError } from '../lib/errors';
-import { ClientRepository, OAuthClient } from './client.repository';
+import { OAuthClient } from './client.repository';
 import { ClientInput, ClientService } from './client.service';
 import { ALL_SCOPES } from './scopes';
 
@@ -44,19 +45,18 @@ const formValues = (c?: OAuthClient) => ({
 });
 
 /** /admin/clients: list, create (secret shown once), edit, rotate secret, delete. Admins only. */
-export function adminClientRoutes(clients: ClientRepository, service: ClientService): Router {
+export function adminClientRoutes(service: ClientService): Router {
   const router = Router();
   router.use('/admin', requireLogin, requireAdmin, noStore);
 
-  const load = async (idParam: string) => {
-    const id = Number(idParam);
-    const client = Number.isSafeInteger(id) && id > 0 ? await clients.findById(id) : undefined;
+  const load = async (id: string) => {
+    const client = await service.findById(idParam(id));
     if (!client) throw new NotFoundError('No such client.');
     return client;
   };
 
   router.get('/admin/clients', async (_req, res) => {
-    res.render('admin/clients', { title: 'OAuth clients', clients: await clients.list() });
+    res.render('admin/clients', { title: 'OAuth clients', clients: await service.list() });
   });
 
   router.get('/admin/clients/new', (_req, res) => {
@@ -99,7 +99,7 @@ export function adminClientRoutes(clients: ClientRepository, service: ClientServ
 
   router.post('/admin/clients/:id/delete', async (req, res) => {
     const client = await load(req.params.id);
-    await clients.delete(client.id);
+    await service.delete(client.id);
     res.redirect(303, '/admin/clients');
   });
 

@@ -95,6 +95,19 @@ export class ClientService {
     return this.cache.getOrLoad(clientId, () => this.clients.findByClientId(clientId));
   }
 
+  list(): Promise<OAuthClient[]> {
+    return this.clients.list();
+  }
+
+  findById(id: number): Promise<OAuthClient | undefined> {
+    return this.clients.findById(id);
+  }
+
+  /** Deletes a client and every link, code and token issued to it. */
+  delete(id: number): Promise<boolean> {
+    return this.clients.delete(id);
+  }
+
   async create(input: ClientInput): Promise<CreatedClient> {
     const data = parseInput(clientInputSchema, input);
     const clientSecret = data.isPublic ? undefined : randomToken(TOKEN_PREFIX.clientSecret);

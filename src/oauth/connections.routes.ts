@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { requireLogin } from '../auth/session';
+import { idParam } from '../http/params';
 import { noStore } from '../http/security-headers';
 import { NotFoundError } from '../lib/errors';
 import { GrantRepository } from './grant.repository';
@@ -20,8 +21,7 @@ export function connectionsRoutes(grants: GrantRepository): Router {
   });
 
   router.post('/account/connections/:grantId/revoke', async (req, res) => {
-    const id = Number(req.params.grantId);
-    if (!Number.isSafeInteger(id) || id <= 0) throw new NotFoundError('No such connection.');
+    const id = idParam(req.params.grantId);
     const grant = await grants.findById(id);
     if (!grant || grant.userId !== req.user!.id || grant.revokedAt) throw new NotFoundError('No such connection.');
     await grants.revoke(id);
