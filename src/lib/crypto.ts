@@ -34,6 +34,16 @@ export class TokenGenerator {
   }
 }
 
+/**
+ * Constant-time comparison of two SHA-256 hex digests (what we store). Both are already of fixed
+ * length, so unlike safeEqual nothing needs hashing again: this runs on every refresh.
+ */
+export function sameDigest(a: string, b: string): boolean {
+  const ba = Buffer.from(a, 'hex');
+  const bb = Buffer.from(b, 'hex');
+  return ba.length === 32 && bb.length === 32 && timingSafeEqual(ba, bb);
+}
+
 /** Constant-time comparison of two strings (hash both so length differences do not leak). */
 export function safeEqual(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a, 'utf8').digest();

@@ -6,7 +6,6 @@ import { ClientService } from './client.service';
 export interface ClientCredentials {
   clientId: string;
   clientSecret: string | undefined;
-  method: 'client_secret_basic' | 'client_secret_post' | 'none';
 }
 
 /** RFC 6749 Appendix A.1/A.2: client_id and client_secret are printable ASCII (VSCHAR), bounded. */
@@ -61,12 +60,12 @@ export function extractClientCredentials(req: Request, body: Record<string, stri
     }
     if (!VSCHAR.test(clientId) || !VSCHAR.test(clientSecret)) throw oauthErrors.invalidClient();
     // `client_id:` with an empty password is how some public clients send their id alone.
-    return { clientId, clientSecret: clientSecret === '' ? undefined : clientSecret, method: 'client_secret_basic' };
+    return { clientId, clientSecret: clientSecret === '' ? undefined : clientSecret };
   }
   if (!body.client_id) throw oauthErrors.invalidClient('Client authentication is required.');
   if (!VSCHAR.test(body.client_id) || (body.client_secret !== undefined && !VSCHAR.test(body.client_secret))) throw oauthErrors.invalidClient();
-  if (body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret, method: 'client_secret_post' };
-  return { clientId: body.client_id, clientSecret: undefined, method: 'none' };
+  if (body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret };
+  return { clientId: body.client_id, clientSecret: undefined };
 }
 
 /** Authenticates the calling client or throws 401 invalid_client (same answer for every failure). */

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseInput } from '../auth/auth.service';
-import { randomToken, safeEqual, sha256, TOKEN_PREFIX } from '../lib/crypto';
+import { randomToken, sameDigest, sha256, TOKEN_PREFIX } from '../lib/crypto';
 import { NotFoundError } from '../lib/errors';
 import { ClientFields, ClientRepository, OAuthClient, RefreshRotation } from './client.repository';
 import { RevocableCache } from './token-cache';
 import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, sortScopes } from './scopes';
 
 export const OOB_REDIRECT_URI = 'urn:ietf:wg:oauth:2.0:oob';
+const UNKNOWN_CLIENT_DIGEST = sha256('unknown-client');
 
 /** The three regional redirect URLs Alexa uses for a vendor (alexa.md): registered and compared exactly. */
 export function alexaRedirectUris(vendorId: string): string[] {
@@ -171,17 +172,17 @@ export class ClientService {
     const client = clientId.length <= 200 ? await this.find(clientId) : undefined;
     const presented = sha256(clientSecret ?? '');
     if (!client) {
-      safeEqual(presented, sha256('unknown-client'));
+      sameDigest(presented, UNKNOWN_CLIENT_DIGEST); // the same work as for a known client
       return undefined;
     }
     if (client.secretHash === null) return clientSecret === undefined ? client : undefined; // public: no secret
     if (clientSecret === undefined) return undefined;
-    if (safeEqual(presented, client.secretHash)) return client;
+    if (sameDigest(presented, client.secretHash)) return client;
     if (
       client.previousSecretHash &&
       client.previousSecretExpiresAt &&
       client.previousSecretExpiresAt > new Date() &&
-      safeEqual(presented, client.previousSecretHash)
+      sameDigest(presented, client.previousSecretHash)
     ) {
       return client;
     }
