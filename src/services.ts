@@ -46,7 +46,7 @@ export function createServices(config: Config, knex: Knex) {
   const authorize = new AuthorizeService(knex, clients, grants, consents, tokenService);
   const recipes = new RecipeService(knex, new RecipeRepository(knex));
   const bookmarks = new BookmarkService(new BookmarkRepository(knex));
-  const skillEvents = new SkillEventService(knex, tokens, grants);
+  const skillEvents = new SkillEventService(tokens, grants);
   return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks, skillEvents, revocations, tokenCache };
 }
 

@@ -1,4 +1,3 @@
-import { Knex } from 'knex';
 import { parseInput } from '../auth/auth.service';
 import { sha256, TOKEN_PREFIX } from '../lib/crypto';
 import { AppError } from '../lib/errors';
@@ -20,7 +19,6 @@ export type SkillEventResult =
  */
 export class SkillEventService {
   constructor(
-    private readonly db: Knex,
     private readonly tokens: TokenRepository,
     private readonly grants: GrantRepository,
   ) {}
@@ -58,8 +56,8 @@ export class SkillEventService {
 
   /** Amazon asks providers to revoke on disable: every live grant of this client recorded for the user, in one transaction. */
   private async disabled(client: OAuthClient, alexaUserId: string): Promise<SkillEventResult> {
-    const revoked = await this.db.transaction((trx) => this.grants.revokeForAlexaUser(client.id, alexaUserId, trx));
-    await this.grants.revocationsDelivered();
+    // One transaction of its own, and it returns once every process has heard the revocation.
+    const revoked = await this.grants.revokeForAlexaUser(client.id, alexaUserId);
     return { status: 'revoked', grants_revoked: revoked };
   }
 }

@@ -136,7 +136,7 @@ export class GrantRepository {
   }
 
   /** SkillDisabled: revokes the client's live grants recorded for this Alexa user. */
-  async revokeForAlexaUser(clientId: number, alexaUserId: string, trx: Knex.Transaction): Promise<number> {
+  async revokeForAlexaUser(clientId: number, alexaUserId: string, trx?: Knex.Transaction): Promise<number> {
     return (await this.revokeWhere((q) => q.where({ client_id: clientId, alexa_user_id: alexaUserId }), trx)).length;
   }
 }
