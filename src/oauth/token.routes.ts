@@ -1,4 +1,5 @@
 import express, { RequestHandler, Router } from 'express';
+import { rejectNulBytes } from '../http/params';
 import { noStore } from '../http/security-headers';
 import { oauthErrors } from '../lib/errors';
 import { authenticateClient, flatBody } from './client-auth';
@@ -15,7 +16,7 @@ const formOnly: RequestHandler = (req, _res, next) => {
 export function tokenRoutes(deps: { clients: ClientService; tokens: TokenService; accessTokenTtlSeconds: number; issuer: string }): Router {
   const router = Router();
   const token = createTokenEndpoint(deps);
-  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
+  const form: RequestHandler[] = [express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }), rejectNulBytes];
   const endpoints = ['/oauth/token', '/oauth/revoke', '/oauth/introspect'];
 
   router.use(endpoints, noStore); // RFC 6749 §5.1: token answers are never cached
@@ -28,12 +29,12 @@ export function tokenRoutes(deps: { clients: ClientService; tokens: TokenService
     next();
   });
 
-  router.post('/oauth/token', form, async (req, res) => {
+  router.post('/oauth/token', ...form, async (req, res) => {
     const result = await token(req);
     res.status(200).json(result.body);
   });
 
-  router.post('/oauth/revoke', formOnly, form, async (req, res) => {
+  router.post('/oauth/revoke', formOnly, ...form, async (req, res) => {
     const body = flatBody(req);
     const client = await authenticateClient(req, body, deps.clients);
     if (!body.token) throw oauthErrors.invalidRequest('The token parameter is missing.');
@@ -41,7 +42,7 @@ export function tokenRoutes(deps: { clients: ClientService; tokens: TokenService
     res.status(200).json({});
   });
 
-  router.post('/oauth/introspect', formOnly, form, async (req, res) => {
+  router.post('/oauth/introspect', formOnly, ...form, async (req, res) => {
     const body = flatBody(req);
     const client = await authenticateClient(req, body, deps.clients);
     if (client.secretHash === null) throw oauthErrors.invalidClient('Introspection needs a confidential client.');
