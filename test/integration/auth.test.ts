@@ -83,6 +83,22 @@ describe('login', () => {
     expect(wrong.text).not.toMatch(/<script/i);
   });
 
+  it('when the email is unknown, then a dummy argon2id verify still runs (similar work to a wrong password)', async () => {
+    const dummy = jest.spyOn(ctx.services.hasher, 'verifyDummy');
+    const verify = jest.spyOn(ctx.services.hasher, 'verify');
+    try {
+      await signInAs(browser(ctx.app), uniqueEmail('ghost'), 'some password');
+      expect(dummy).toHaveBeenCalledTimes(1);
+      expect(verify).not.toHaveBeenCalled();
+      const user = await createUser(ctx);
+      await signInAs(browser(ctx.app), user.email, 'wrong password');
+      expect(verify).toHaveBeenCalledTimes(1);
+    } finally {
+      dummy.mockRestore();
+      verify.mockRestore();
+    }
+  });
+
   it('when the CSRF token is missing, then the login is refused with 403', async () => {
     const user = await createUser(ctx);
     const agent = browser(ctx.app);
