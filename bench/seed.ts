@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Knex } from 'knex';
 import pg from 'pg';
-import { PasswordHasher } from '../src/auth/password-hasher';
 import { loadConfig } from '../src/config/config';
 import { randomToken, sha256, TOKEN_PREFIX } from '../src/lib/crypto';
-import { RevocationBus } from '../src/oauth/revocation-bus';
-import { createClientCache } from '../src/oauth/token-cache';
-import { ClientRepository } from '../src/oauth/client.repository';
-import { alexaRedirectUris, ClientService } from '../src/oauth/client.service';
+import { alexaRedirectUris } from '../src/oauth/clients/redirect-uris';
+import { createServices } from '../src/services';
 
 /**
  * Realistic volumes, loaded with set-based SQL (INSERT ... SELECT generate_series) so seeding
@@ -90,11 +87,12 @@ async function insertKnown(db: pg.Client, table: 'oauth_access_tokens' | 'oauth_
 
 export async function seedDatabase(knex: Knex, url: string, sizes: SeedSizes, log: (m: string) => void): Promise<SeedResult> {
   const started = Date.now();
-  const config = loadConfig({});
-  const passwordHash = await new PasswordHasher(config.password).hash(BENCH_PASSWORD);
+  // The server's own composition root: the same hasher parameters and client service.
+  const services = createServices(loadConfig({}), knex);
+  const passwordHash = await services.hasher.hash(BENCH_PASSWORD);
 
   // Two Alexa-style clients through the real service (secrets hashed as in production).
-  const service = new ClientService(new ClientRepository(knex, new RevocationBus()), createClientCache());
+  const service = services.clients;
   const makeClient = async (rotation: 'off' | 'rotate'): Promise<BenchClient> => {
     const vendorId = `MBENCH${rotation.toUpperCase()}${randomBytes(3).toString('hex').toUpperCase()}`;
     const { client, clientSecret } = await service.create({

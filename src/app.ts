@@ -13,11 +13,11 @@ import { requestLogger } from './http/request-logger';
 import { rejectNulBytes } from './http/params';
 import { noStore, securityHeaders } from './http/security-headers';
 import { PUBLIC_DIR, VIEWS_DIR } from './lib/paths';
-import { adminClientRoutes } from './oauth/admin-clients.routes';
-import { authorizeRoutes } from './oauth/authorize.routes';
-import { connectionsRoutes } from './oauth/connections.routes';
+import { authorizeRoutes } from './oauth/authorize/authorize.routes';
+import { adminClientRoutes } from './oauth/clients/admin-clients.routes';
+import { connectionsRoutes } from './oauth/grants/connections.routes';
 import { metadataRoutes } from './oauth/metadata.routes';
-import { tokenRoutes } from './oauth/token.routes';
+import { tokenRoutes } from './oauth/token/token.routes';
 import { recipeWebRoutes } from './recipes/recipe.web.routes';
 import { Services } from './services';
 
@@ -46,18 +46,11 @@ export function createApp({ config, knex, services }: AppDeps): Express {
 
   // Machine endpoints: JSON, no cookies, no session.
   app.use(metadataRoutes(config.publicUrl));
-  app.use(
-    tokenRoutes({
-      clients: services.clientService,
-      tokens: services.tokenService,
-      accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
-      issuer: config.publicUrl,
-    }),
-  );
+  app.use(tokenRoutes({ clients: services.clients, ...services.token }));
   // Skill events the Alexa skill forwards (authenticated as its OAuth client, like the token calls).
-  app.use(skillEventRoutes({ clients: services.clientService, skillEvents: services.skillEvents }));
+  app.use(skillEventRoutes({ clients: services.clients, skillEvents: services.skillEvents }));
   // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
-  app.use('/api', apiRouter({ config, services }));
+  app.use('/api', apiRouter({ publicUrl: config.publicUrl, bearer: services.bearer, recipes: services.recipes, bookmarks: services.bookmarks }));
 
   // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
   const browser = Router();
@@ -65,11 +58,11 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }), rejectNulBytes);
   browser.use(csrfProtection);
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
-  browser.use(loadUser(services.users));
+  browser.use(loadUser(services.accounts));
   browser.use(authRoutes(services.auth));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
-  browser.use(adminClientRoutes(services.clientService));
+  browser.use(adminClientRoutes(services.clients));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
  */
 async function runPrimary(config: Config): Promise<void> {
   const db = await openDatabase(config, { mode: 'server', migrate: true });
-  const noUsersYet = (await createServices(config, db.knex).users.count()) === 0;
+  const noUsersYet = (await createServices(config, db.knex).accounts.count()) === 0;
   await db.close();
 
   let stopping = false;
@@ -110,7 +110,7 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (!isWorker) printWelcome(config, port, db.embedded, (await services.users.count()) === 0, 1);
+  if (!isWorker) printWelcome(config, port, db.embedded, (await services.accounts.count()) === 0, 1);
 
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -8,46 +8,83 @@ import { UserRepository } from './auth/user.repository';
 import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
-import { HotQueries } from './db/hot-queries';
-import { DbAccessTokenValidator } from './oauth/access-token.validator';
-import { createBearerAuth } from './oauth/bearer';
-import { AuthorizeService } from './oauth/authorize.service';
-import { ClientRepository } from './oauth/client.repository';
-import { ClientService } from './oauth/client.service';
-import { ConsentRepository } from './oauth/consent.repository';
-import { GrantRepository } from './oauth/grant.repository';
-import { RevocationBus } from './oauth/revocation-bus';
-import { createAccessTokenCache, createClientCache } from './oauth/token-cache';
-import { TokenRepository } from './oauth/token.repository';
-import { TokenService } from './oauth/token.service';
+import { SessionRepository } from './http/session-store';
+import { CleanupService } from './maintenance/cleanup.service';
+import { DbAccessTokenValidator } from './oauth/access/access-token.validator';
+import { createBearerAuth } from './oauth/access/bearer';
+import { AuthorizeService } from './oauth/authorize/authorize.service';
+import { ClientRepository } from './oauth/clients/client.repository';
+import { ClientService } from './oauth/clients/client.service';
+import { GrantService } from './oauth/grants/grant.service';
+import { createAccessTokenCache, createClientCache } from './oauth/revocation/revocable-cache';
+import { RevocationBus } from './oauth/revocation/revocation-bus';
+import { UnitOfWork } from './oauth/revocation/unit-of-work';
+import { AccessTokenRepository } from './oauth/store/access-token.repository';
+import { CodeRepository } from './oauth/store/code.repository';
+import { ConsentRepository } from './oauth/store/consent.repository';
+import { GrantRepository } from './oauth/store/grant.repository';
+import { HotQueries } from './oauth/store/hot-queries';
+import { RefreshTokenRepository } from './oauth/store/refresh-token.repository';
+import { AuthorizationCodeGrant } from './oauth/token/grant-types/authorization-code';
+import { RefreshTokenGrant } from './oauth/token/grant-types/refresh-token';
+import { IntrospectService } from './oauth/token/introspect.service';
+import { RevokeService } from './oauth/token/revoke.service';
+import { TokenIssuer } from './oauth/token/token-issuer';
 import { RecipeRepository } from './recipes/recipe.repository';
 import { RecipeService } from './recipes/recipe.service';
 
-/** Repositories and services of one process, built from config and the knex pool. */
+/**
+ * The composition root of one process: repositories (private to this function) -> services.
+ * Routes, the CLI and the benchmark get only what this returns, each thing built once.
+ */
 export function createServices(config: Config, knex: Knex) {
-  const users = new UserRepository(knex);
-  const throttles = new ThrottleRepository(knex);
-  const hasher = new PasswordHasher(config.password);
-  const auth = new AuthService(knex, users, throttles, hasher, config.throttle);
+  // Storage.
+  const hot = new HotQueries(knex);
+  const store = {
+    users: new UserRepository(knex),
+    throttles: new ThrottleRepository(knex),
+    clients: new ClientRepository(knex),
+    grants: new GrantRepository(knex),
+    consents: new ConsentRepository(knex),
+    codes: new CodeRepository(knex, hot),
+    accessTokens: new AccessTokenRepository(knex, hot),
+    refreshTokens: new RefreshTokenRepository(knex, hot),
+    sessions: new SessionRepository(knex),
+  };
+
   // Revocations reach the caches of every process; main.ts starts the listener (real PostgreSQL).
   const revocations = new RevocationBus();
   const tokenCache = createAccessTokenCache();
   const clientCache = createClientCache();
   revocations.subscribe(tokenCache);
   revocations.subscribe(clientCache);
-  const clients = new ClientRepository(knex, revocations);
-  const grants = new GrantRepository(knex, revocations);
-  const tokens = new TokenRepository(knex, revocations, new HotQueries(knex));
-  const accounts = new AccountService(knex, users, grants);
-  const consents = new ConsentRepository(knex);
-  const bearer = createBearerAuth(new DbAccessTokenValidator(tokens, tokenCache));
-  const clientService = new ClientService(clients, clientCache);
-  const tokenService = new TokenService(knex, tokens, grants, config.tokens);
-  const authorize = new AuthorizeService(knex, clients, grants, consents, tokenService);
-  const recipes = new RecipeService(knex, new RecipeRepository(knex));
-  const bookmarks = new BookmarkService(new BookmarkRepository(knex));
-  const skillEvents = new SkillEventService(tokens, grants);
-  return { users, throttles, hasher, auth, accounts, clients, grants, tokens, consents, bearer, clientService, tokenService, authorize, recipes, bookmarks, skillEvents, revocations, tokenCache };
+  const uow = new UnitOfWork(knex, revocations);
+
+  const grants = new GrantService(store.grants, uow);
+  const clients = new ClientService(store.clients, clientCache, uow);
+  const issuer = new TokenIssuer(store.codes, store.accessTokens, store.refreshTokens, config.tokens);
+  const hasher = new PasswordHasher(config.password);
+
+  return {
+    auth: new AuthService(knex, store.users, store.throttles, hasher, config.throttle),
+    accounts: new AccountService(store.users, grants, uow),
+    clients,
+    grants,
+    authorize: new AuthorizeService(knex, store.clients, store.grants, store.consents, issuer),
+    token: {
+      grantTypes: [new AuthorizationCodeGrant(store.codes, issuer, uow), new RefreshTokenGrant(store.refreshTokens, issuer, grants, uow)],
+      revoke: new RevokeService(store.accessTokens, store.refreshTokens, grants, uow),
+      introspect: new IntrospectService(store.accessTokens, store.refreshTokens, { issuer: config.publicUrl, refreshGraceSeconds: config.tokens.refreshGraceSeconds }),
+    },
+    bearer: createBearerAuth(new DbAccessTokenValidator(store.accessTokens, tokenCache)),
+    skillEvents: new SkillEventService(store.accessTokens, grants),
+    recipes: new RecipeService(knex, new RecipeRepository(knex)),
+    bookmarks: new BookmarkService(new BookmarkRepository(knex)),
+    cleanup: new CleanupService(store, grants, config.throttle.windowSeconds),
+    hasher,
+    revocations,
+    tokenCache,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -3,9 +3,9 @@ import express, { RequestHandler, Router } from 'express';
 import { noStore } from '../http/security-headers';
 import { oauthErrors } from '../lib/errors';
 import { logger } from '../lib/logger';
-import { authenticateClient } from '../oauth/client-auth';
-import { OAuthClient } from '../oauth/client.repository';
-import { ClientService } from '../oauth/client.service';
+import { authenticateClient } from '../oauth/clients/client-auth';
+import { OAuthClient } from '../oauth/domain';
+import { ClientService } from '../oauth/clients/client.service';
 import { SkillEventService } from './skill-events.service';
 
 export const SKILL_EVENTS_PATH = '/alexa/skill-events';

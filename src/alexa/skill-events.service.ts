@@ -1,9 +1,9 @@
-import { parseInput } from '../auth/auth.service';
 import { sha256, TOKEN_PREFIX } from '../lib/crypto';
 import { AppError } from '../lib/errors';
-import { OAuthClient } from '../oauth/client.repository';
-import { GrantRepository } from '../oauth/grant.repository';
-import { TokenRepository } from '../oauth/token.repository';
+import { parseInput } from '../lib/validation';
+import { OAuthClient } from '../oauth/domain';
+import { GrantService } from '../oauth/grants/grant.service';
+import { AccessTokenRepository } from '../oauth/store/access-token.repository';
 import { accountLinkedEventSchema, SKILL_ACCOUNT_LINKED, SKILL_DISABLED, skillDisabledEventSchema, skillEventEnvelopeSchema } from './skill-events.schema';
 
 export type SkillEventResult =
@@ -19,8 +19,8 @@ export type SkillEventResult =
  */
 export class SkillEventService {
   constructor(
-    private readonly tokens: TokenRepository,
-    private readonly grants: GrantRepository,
+    private readonly accessTokens: AccessTokenRepository,
+    private readonly grants: GrantService,
   ) {}
 
   /** Handles one event envelope; throws ValidationError (400) when it is not shaped like Alexa's. */
@@ -46,7 +46,7 @@ export class SkillEventService {
    * invalid_token (the same answer whether the token is unknown, dead or another client's).
    */
   private async accountLinked(client: OAuthClient, alexaUserId: string, accessToken: string): Promise<SkillEventResult> {
-    const info = accessToken.startsWith(TOKEN_PREFIX.accessToken) ? await this.tokens.findLiveAccessToken(sha256(accessToken)) : undefined;
+    const info = accessToken.startsWith(TOKEN_PREFIX.accessToken) ? await this.accessTokens.findLive(sha256(accessToken)) : undefined;
     if (!info || info.clientId !== client.clientId) {
       throw new AppError(400, 'invalid_token', 'The access token in the event is not a live token issued to this client; nothing was recorded.');
     }
@@ -57,7 +57,7 @@ export class SkillEventService {
   /** Amazon asks providers to revoke on disable: every live grant of this client recorded for the user, in one transaction. */
   private async disabled(client: OAuthClient, alexaUserId: string): Promise<SkillEventResult> {
     // One transaction of its own, and it returns once every process has heard the revocation.
-    const revoked = await this.grants.revokeForAlexaUser(client.id, alexaUserId);
+    const revoked = await this.grants.revokeNow({ clientId: client.id, alexaUserId });
     return { status: 'revoked', grants_revoked: revoked };
   }
 }

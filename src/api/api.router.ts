@@ -1,10 +1,11 @@
 import { rejectNulBytes } from '../http/params';
 import express, { Request, Response, Router } from 'express';
 import { bookmarkApiRoutes } from '../bookmarks/bookmark.api.routes';
-import { Config } from '../config/config';
+import { BookmarkService } from '../bookmarks/bookmark.service';
 import { noStore } from '../http/security-headers';
+import { BearerAuth } from '../oauth/access/bearer';
 import { recipeApiRoutes } from '../recipes/recipe.api.routes';
-import { Services } from '../services';
+import { RecipeService } from '../recipes/recipe.service';
 import { ApiGuards, methodNotAllowed } from './api.support';
 import { openApiDocument } from './openapi';
 
@@ -14,16 +15,16 @@ import { openApiDocument } from './openapi';
  * reaches it. The token is checked before a body is parsed: an unauthenticated caller cannot make
  * us read 64 kB of JSON.
  */
-export function apiRouter({ config, services }: { config: Config; services: Services }): Router {
+export function apiRouter(deps: { publicUrl: string; bearer: BearerAuth; recipes: RecipeService; bookmarks: BookmarkService }): Router {
   const router = Router();
   // strict: only objects and arrays are JSON bodies (a bare string is a 400); the schemas refuse arrays.
   const jsonBody = express.json({ limit: '64kb', strict: true, type: 'application/json' });
   const guards: ApiGuards = {
-    read: services.bearer.requireScope('read'),
-    write: [...services.bearer.requireScope('write'), jsonBody, rejectNulBytes],
+    read: deps.bearer.requireScope('read'),
+    write: [...deps.bearer.requireScope('write'), jsonBody, rejectNulBytes],
   };
 
-  const document = openApiDocument(config.publicUrl);
+  const document = openApiDocument(deps.publicUrl);
   router.route('/openapi.json').get((_req, res) => res.json(document)).all(methodNotAllowed);
 
   // Everything else carries personal data: never cached.
@@ -38,7 +39,7 @@ export function apiRouter({ config, services }: { config: Config; services: Serv
     })
     .all(methodNotAllowed);
 
-  router.use(recipeApiRoutes(services.recipes, guards));
-  router.use(bookmarkApiRoutes(services.bookmarks, guards));
+  router.use(recipeApiRoutes(deps.recipes, guards));
+  router.use(bookmarkApiRoutes(deps.bookmarks, guards));
   return router;
 }

@@ -1,27 +1,38 @@
-import { Knex } from 'knex';
-import { UserRepository } from './user.repository';
+import { GrantService } from '../oauth/grants/grant.service';
+import { UnitOfWork } from '../oauth/revocation/unit-of-work';
+import { User, UserRepository } from './user.repository';
 
-export interface GrantRevoker {
-  revokeAllForUser(userId: number, trx: Knex.Transaction): Promise<number>;
-  revocationsDelivered(): Promise<void>;
-}
-
-/** Account life-cycle changes that touch more than the users table, in one transaction. */
+/** Accounts as operators see them, and life-cycle changes that touch more than the users table. */
 export class AccountService {
   constructor(
-    private readonly db: Knex,
     private readonly users: UserRepository,
-    private readonly grants: GrantRevoker,
+    private readonly grants: GrantService,
+    private readonly uow: UnitOfWork,
   ) {}
 
-  /** Disables the user and revokes every app link (grant) they have, with its tokens. */
-  async disableUser(userId: number): Promise<{ changed: boolean; revokedGrants: number }> {
-    const result = await this.db.transaction(async (trx) => {
-      const changed = await this.users.disable(userId, trx);
-      const revokedGrants = await this.grants.revokeAllForUser(userId, trx);
+  list(): Promise<User[]> {
+    return this.users.list();
+  }
+
+  count(): Promise<number> {
+    return this.users.count();
+  }
+
+  findById(id: number): Promise<User | undefined> {
+    return this.users.findById(id);
+  }
+
+  findByEmail(email: string): Promise<User | undefined> {
+    return this.users.findByEmail(email);
+  }
+
+  /** Disables the user and revokes every app link (grant) they have, with its tokens, at once. */
+  disableUser(userId: number): Promise<{ changed: boolean; revokedGrants: number }> {
+    return this.uow.run(async (tx) => {
+      const changed = await this.users.disable(userId, tx.trx);
+      const revokedGrants = await this.grants.revoke(tx, { userId });
       return { changed, revokedGrants };
     });
-    await this.grants.revocationsDelivered();
-    return result;
   }
 }
+

@@ -28,7 +28,7 @@ export function sessionMiddleware(opts: { knex: Knex; secret: string; secure: bo
 }
 
 /** Loads the signed-in user; a disabled or deleted user is signed out. */
-export function loadUser(users: UserRepository): RequestHandler {
+export function loadUser(users: Pick<UserRepository, 'findById'>): RequestHandler {
   return async (req, res, next) => {
     const id = req.session?.userId;
     if (id) {

@@ -1,5 +1,6 @@
-import { OAuthClient } from '../oauth/client.repository';
-import { alexaRedirectUris, ClientService } from '../oauth/client.service';
+import { OAuthClient } from '../oauth/domain';
+import { ClientService } from '../oauth/clients/client.service';
+import { alexaRedirectUris } from '../oauth/clients/redirect-uris';
 import { parseScopeString } from '../oauth/scopes';
 import { NotFoundError, ValidationError } from '../lib/errors';
 import { CliContext, Command, requireString, UsageError } from './command';
@@ -49,7 +50,7 @@ const clientsCreate: Command = {
   async run(ctx, { values }) {
     const rotation = values.rotation ?? 'off';
     if (rotation !== 'off' && rotation !== 'rotate') throw new UsageError('--rotation must be off or rotate');
-    const { client, clientSecret } = await ctx.services.clientService.create({
+    const { client, clientSecret } = await ctx.services.clients.create({
       name: requireString(values, 'name'),
       redirectUris: (values['redirect-uri'] as string[] | undefined) ?? [],
       scopes: values.scope !== undefined ? parseScopeString(String(values.scope)) : undefined,
@@ -94,7 +95,7 @@ const clientsRotateSecret: Command = {
   options: { 'client-id': { type: 'string' }, immediately: { type: 'boolean' } },
   async run(ctx, { values }) {
     const client = await findClient(ctx, requireString(values, 'client-id'));
-    const rotated = await ctx.services.clientService.rotateSecret(client.id, { immediately: values.immediately === true });
+    const rotated = await ctx.services.clients.rotateSecret(client.id, { immediately: values.immediately === true });
     ctx.out(`New client_secret for ${client.clientId}: ${rotated.clientSecret}   (shown once)`, { client_id: client.clientId, client_secret: rotated.clientSecret });
   },
 };
@@ -117,12 +118,7 @@ const tokensCleanup: Command = {
   usage: 'tokens:cleanup [--json]',
   options: {},
   async run(ctx) {
-    const removed = await ctx.services.tokens.deleteExpired();
-    const consents = await ctx.services.consents.deleteExpired();
-    const grants = await ctx.services.grants.deleteRevokedBefore(new Date(Date.now() - 30 * 24 * 3600 * 1000));
-    const sessions = await ctx.knex('sessions').where('expires_at', '<', new Date()).delete();
-    const throttles = await ctx.services.throttles.deleteExpired(ctx.config.throttle.windowSeconds);
-    const result = { codes: removed.codes, access_tokens: removed.accessTokens, refresh_tokens: removed.refreshTokens, revoked_links: grants, consent_requests: consents, sessions, login_throttles: throttles };
+    const result = await ctx.services.cleanup.run();
     ctx.out(Object.entries(result).map(([k, v]) => `${k}: ${v} removed`).join('\n'), result);
   },
 };
@@ -168,7 +164,7 @@ const alexaSetup: Command = {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && values['allow-http'] === true)) {
       throw new ValidationError('--base-url must use https (Alexa requires HTTPS on port 443). For a local test only, add --allow-http.');
     }
-    const service: ClientService = ctx.services.clientService;
+    const service: ClientService = ctx.services.clients;
     const existing = await ctx.services.clients.findByAlexaVendorId(vendorId);
     const name = (values.name as string | undefined) ?? existing?.name ?? 'Alexa';
     const redirectUris = [...new Set([...alexaRedirectUris(vendorId), ...(existing?.redirectUris ?? [])])];

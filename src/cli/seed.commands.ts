@@ -9,7 +9,7 @@ const dbSeed: Command = {
   options: { email: { type: 'string' }, password: { type: 'string' } },
   async run(ctx, { values }) {
     const email = (values.email as string | undefined) ?? DEMO_USER.email;
-    let user = await ctx.services.users.findByEmail(email);
+    let user = await ctx.services.accounts.findByEmail(email);
     let password: string | null = null;
     if (!user) {
       // A random password unless one is given: demo data may end up on a reachable server.

@@ -24,7 +24,7 @@ const usersList: Command = {
   usage: 'users:list [--json]',
   options: {},
   async run(ctx) {
-    const users = await ctx.services.users.list();
+    const users = await ctx.services.accounts.list();
     const rows = users.map((u) => ({ id: u.id, email: u.email, name: u.name, is_admin: u.isAdmin, disabled: u.disabledAt !== null, created_at: u.createdAt.toISOString() }));
     ctx.out(
       rows.length
@@ -42,7 +42,7 @@ const usersDisable: Command = {
   options: { email: { type: 'string' } },
   async run(ctx, { values }) {
     const email = requireString(values, 'email');
-    const user = await ctx.services.users.findByEmail(email);
+    const user = await ctx.services.accounts.findByEmail(email);
     if (!user) throw new ValidationError(`No user with email ${email}`);
     const result = await ctx.services.accounts.disableUser(user.id);
     ctx.out(

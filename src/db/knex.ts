@@ -2,9 +2,12 @@ import knexFactory, { Knex } from 'knex';
 import pg from 'pg';
 import { logger } from '../lib/logger';
 
-// Return int8 (bigint) and numeric columns as JS numbers where they are ids and counts: our ids
-// are far below 2^53. Timestamps stay Date objects.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+// int8 (bigint) columns as JS numbers: they are ids and counts, far below 2^53. Set on our own
+// connections only (pg's global parser table stays as it is). Timestamps stay Date objects.
+const types = {
+  getTypeParser: (oid: number, format: string) =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
+};
 
 export interface DbOptions {
   url: string;
@@ -20,6 +23,7 @@ export function createKnex(opts: DbOptions): Knex {
     connection: {
       connectionString: opts.url,
       connectionTimeoutMillis: 5000,
+      types,
       // statement_timeout is a startup parameter, so no SET is needed (PGlite shares one session).
       ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
     },

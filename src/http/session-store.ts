@@ -49,3 +49,12 @@ export class KnexSessionStore extends session.Store {
       .then(() => cb?.(), (err: unknown) => cb?.(err));
   }
 }
+
+/** Sessions past their expiry (tokens:cleanup). */
+export class SessionRepository {
+  constructor(private readonly knex: Knex) {}
+
+  deleteExpired(now: Date): Promise<number> {
+    return this.knex('sessions').where('expires_at', '<', now).delete();
+  }
+}

@@ -34,8 +34,9 @@ export const REDACT_PATHS = [
   '*.databaseUrl',
 ];
 
+/** `info` until the composition root (main.ts, cli.ts, the tests' context) applies the configured level. */
 export const logger = pino({
-  level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'silent' : 'info'),
+  level: 'info',
   redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   base: { pid: process.pid },
 });

@@ -101,7 +101,7 @@ describeInBrowser('the site in a real browser', () => {
       const listed = page.getByRole('listitem').filter({ hasText: name });
       await expect(listed.textContent()).resolves.toContain(clientId!);
       await expect(page.locator('main').textContent()).resolves.not.toContain(secret!);
-      expect(await fixture.ctx.services.clientService.authenticate(clientId!, secret!)).toBeDefined();
+      expect(await fixture.ctx.services.clients.authenticate(clientId!, secret!)).toBeDefined();
       expect(session.problems()).toEqual(NO_PROBLEMS);
     });
   });

@@ -22,7 +22,7 @@ describe('sign-up', () => {
     const home = await agent.get('/');
     expect(home.status).toBe(200);
     expect(home.text).toContain('Ada');
-    const user = await ctx.services.users.findByEmail(email);
+    const user = await ctx.services.accounts.findByEmail(email);
     expect(user?.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
   });
 
@@ -43,7 +43,7 @@ describe('sign-up', () => {
     const res = await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email, password: 'short' });
     expect(res.status).toBe(400);
     expect(res.text).toContain('at least 8 characters');
-    expect(await ctx.services.users.findByEmail(email)).toBeUndefined();
+    expect(await ctx.services.accounts.findByEmail(email)).toBeUndefined();
   });
 });
 
@@ -222,7 +222,7 @@ describe('imported bcrypt users', () => {
     await ctx.services.auth.importUsers([{ email, name: 'Imported', password_hash: hash }]);
     const res = await signInAs(browser(ctx.app), email, 'old devise password');
     expect(res.status).toBe(303);
-    const user = await ctx.services.users.findByEmail(email);
+    const user = await ctx.services.accounts.findByEmail(email);
     expect(user?.passwordHash).toMatch(/^\$argon2id\$/);
     // and the old password still works against the new hash
     expect((await signInAs(browser(ctx.app), email, 'old devise password')).status).toBe(303);
@@ -247,7 +247,7 @@ describe('imported bcrypt users', () => {
         { email: 'not-an-email', password_hash: await bcrypt.hash('x', 10) },
       ]),
     ).rejects.toThrow(/Nothing was imported/);
-    expect(await ctx.services.users.findByEmail(good)).toBeUndefined();
+    expect(await ctx.services.accounts.findByEmail(good)).toBeUndefined();
   });
 
   it('when a bcrypt hash has a cost under 10, then the import refuses it', async () => {

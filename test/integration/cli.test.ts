@@ -68,7 +68,7 @@ describe('cli users', () => {
     const r = await cli(['users:import', file, '--json']);
     expect(r.code).toBe(0);
     expect(r.json()).toEqual({ imported: 2, skipped: 0 });
-    expect((await ctx.services.users.findByEmail(a))?.name).toBe('Smith, Ann');
+    expect((await ctx.services.accounts.findByEmail(a))?.name).toBe('Smith, Ann');
     expect((await signInAs(browser(ctx.app), b, 'devise pw 2')).status).toBe(303);
   });
 
@@ -81,7 +81,7 @@ describe('cli users', () => {
     writeFileSync(file, JSON.stringify([{ email: fresh, password_hash: hash }, { email: existing, password_hash: hash }]));
     const refused = await cli(['users:import', file]);
     expect(refused.code).toBe(1);
-    expect(await ctx.services.users.findByEmail(fresh)).toBeUndefined();
+    expect(await ctx.services.accounts.findByEmail(fresh)).toBeUndefined();
     const skipped = await cli(['users:import', file, '--skip-existing', '--json']);
     expect(skipped.json()).toEqual({ imported: 1, skipped: 1 });
   });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
-import { OOB_REDIRECT_URI } from '../../src/oauth/client.service';
+import { OOB_REDIRECT_URI } from '../../src/oauth/clients/redirect-uris';
+import { accessTokenStore } from '../support/tokens';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
 
@@ -19,7 +20,7 @@ afterAll(() => ctx.close());
 const challenge = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 
 async function simpleClient(opts: { redirectUris?: string[]; isPublic?: boolean; requirePkce?: boolean; allowImplicit?: boolean; scopes?: string[] } = {}) {
-  return ctx.services.clientService.create({
+  return ctx.services.clients.create({
     name: 'Test App',
     redirectUris: opts.redirectUris ?? ['https://app.example/cb'],
     isPublic: opts.isPublic,
@@ -251,7 +252,7 @@ describe('implicit grant and out-of-band codes', () => {
     expect(f.get('expires_in')).toBe('3600');
     expect(f.get('state')).toBe('a+b=c/d');
     expect(f.get('refresh_token')).toBeNull();
-    expect((await ctx.services.tokens.findLiveAccessToken(createHash('sha256').update(f.get('access_token')!).digest('hex')))?.scope).toEqual(['read', 'write']);
+    expect((await accessTokenStore(ctx).findLive(createHash('sha256').update(f.get('access_token')!).digest('hex')))?.scope).toEqual(['read', 'write']);
   });
 
   it('when a client registered the out-of-band URI, then the code is shown on a page and can be redeemed by hand', async () => {

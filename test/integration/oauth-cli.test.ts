@@ -42,9 +42,9 @@ describe('clients CLI', () => {
     const rotated = await cli(['clients:rotate-secret', '--client-id', created.client_id, '--json']);
     expect(rotated.code).toBe(0);
     const newSecret = rotated.json().client_secret;
-    expect(await ctx.services.clientService.authenticate(created.client_id, newSecret)).toBeDefined();
+    expect(await ctx.services.clients.authenticate(created.client_id, newSecret)).toBeDefined();
     // The old secret keeps working for a while, so a running skill is not cut off.
-    expect(await ctx.services.clientService.authenticate(created.client_id, created.client_secret)).toBeDefined();
+    expect(await ctx.services.clients.authenticate(created.client_id, created.client_secret)).toBeDefined();
     expect((await cli(['clients:list', '--json'])).json().map((c: { client_id: string }) => c.client_id)).toContain(created.client_id);
     expect((await cli(['clients:delete', '--client-id', created.client_id])).code).toBe(0);
     expect(await ctx.services.clients.findByClientId(created.client_id)).toBeUndefined();
@@ -74,7 +74,7 @@ describe('alexa:setup', () => {
     // A second run without --rotate-secret keeps the secret that is in the console.
     const again = await cli(['alexa:setup', '--vendor-id', vendorId, '--base-url', 'https://auth.example.com', '--json']);
     expect(again.json()).toMatchObject({ client_id: v.client_id, client_secret: null });
-    expect(await ctx.services.clientService.authenticate(v.client_id, v.client_secret)).toBeDefined();
+    expect(await ctx.services.clients.authenticate(v.client_id, v.client_secret)).toBeDefined();
     const human = await cli(['alexa:setup', '--vendor-id', vendorId, '--base-url', 'https://auth.example.com', '--rotate-secret']);
     for (const field of ['Your Web Authorization URI', 'Access Token URI', 'Your Client ID', 'Your Secret', 'Your Authentication Scheme', 'Scope', 'Domain List', 'Default Access Token Expiration Time']) {
       expect(human.stdout).toContain(field);
@@ -87,7 +87,7 @@ describe('alexa:setup', () => {
     const alexa = new AlexaSimulator(ctx.app, { clientId: v.client_id, clientSecret: secret, vendorId }, { region: 'FE' });
     expect((await alexa.link(user)).token_type).toBe('Bearer');
     // The previous secret (from the first run) still works during the changeover.
-    expect(await ctx.services.clientService.authenticate(v.client_id, v.client_secret)).toBeDefined();
+    expect(await ctx.services.clients.authenticate(v.client_id, v.client_secret)).toBeDefined();
   });
 
   it('when the base URL is not https, then it refuses unless told it is for local testing', async () => {

@@ -75,7 +75,7 @@ describe('admin client pages', () => {
     const client = (await ctx.services.clients.findByClientId(clientId))!;
     expect(client).toMatchObject({ name: 'Kitchen Display', scopes: ['read'], refreshRotation: 'rotate', redirectUris: ['https://kitchen.example/cb', 'https://kitchen.example/cb2'] });
     expect(client.secretHash).not.toContain(secret);
-    expect(await ctx.services.clientService.authenticate(clientId, secret)).toBeDefined();
+    expect(await ctx.services.clients.authenticate(clientId, secret)).toBeDefined();
 
     const list = await agent.get('/admin/clients');
     expect(list.text).toContain(clientId);
@@ -96,8 +96,8 @@ describe('admin client pages', () => {
     const rotated = await agent.post(`/admin/clients/${client.id}/rotate-secret`).type('form').send({ _csrf: csrfFrom(edit.text), immediately: 'on' });
     const newSecret = /id="client-secret">([^<]+)</.exec(rotated.text)![1];
     expect(newSecret).not.toBe(secret);
-    expect(await ctx.services.clientService.authenticate(clientId, secret)).toBeUndefined();
-    expect(await ctx.services.clientService.authenticate(clientId, newSecret)).toBeDefined();
+    expect(await ctx.services.clients.authenticate(clientId, secret)).toBeUndefined();
+    expect(await ctx.services.clients.authenticate(clientId, newSecret)).toBeDefined();
 
     const deleted = await agent.post(`/admin/clients/${client.id}/delete`).type('form').send({ _csrf: csrfFrom(edit.text) });
     expect(deleted.status).toBe(303);

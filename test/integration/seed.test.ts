@@ -21,7 +21,7 @@ describe('db:seed', () => {
     expect(out).toEqual({ email, password: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/), user_created: true, recipes: 12, recipes_created: 12 });
     expect((await signInAs(browser(ctx.app), email, out.password)).status).toBe(303);
 
-    const user = (await ctx.services.users.findByEmail(email))!;
+    const user = (await ctx.services.accounts.findByEmail(email))!;
     const { token } = await issueAccessToken(ctx, { userId: user.id, scope: ['read'] });
     const list = await request(ctx.app).get('/api/recipes?mine=true&limit=100').set('Authorization', `Bearer ${token}`);
     expect(list.body.items).toHaveLength(12);
@@ -37,7 +37,7 @@ describe('db:seed', () => {
     const second = await cli(['db:seed', '--email', email, '--json']);
     expect(second.code).toBe(0);
     expect(second.json()).toEqual({ email, password: null, user_created: false, recipes: 12, recipes_created: 0 });
-    const user = (await ctx.services.users.findByEmail(email))!;
+    const user = (await ctx.services.accounts.findByEmail(email))!;
     expect(await recipeCount(user.id)).toBe(12);
     expect((await signInAs(browser(ctx.app), email, 'demo password 123')).status).toBe(303);
   });
@@ -55,7 +55,7 @@ describe('db:seed', () => {
     const r = await cli(['db:seed', '--email', email, '--password', 'short']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('at least 8 characters');
-    expect(await ctx.services.users.findByEmail(email)).toBeUndefined();
+    expect(await ctx.services.accounts.findByEmail(email)).toBeUndefined();
   });
 
   it('when the demo recipes are read one by one, then each has a summary, ingredients and 4 to 8 steps, and the titles differ', () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { alexaRedirectUris } from '../../src/oauth/client.service';
+import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
 import { createAlexaClient } from '../support/alexa';
 import { createTestContext, createUser, TestContext, TEST_PASSWORD } from '../support/context';
 import { CookieJar, form, onPostgres, postgresServerEnv, ServerProcess, startServerProcess } from '../support/server-process';
@@ -130,7 +130,7 @@ describePg('two server processes on one database', () => {
     // Warm both processes' client caches (a bad refresh token still authenticates the client first).
     for (const url of [urlA, urlB]) expect((await tokenCall(url, client, { grant_type: 'refresh_token', refresh_token: 'lb_rt_x' })).status).toBe(400);
     const row = (await ctx.services.clients.findByClientId(client.clientId))!;
-    await ctx.services.clientService.rotateSecret(row.id, { immediately: true });
+    await ctx.services.clients.rotateSecret(row.id, { immediately: true });
     for (const url of [urlA, urlB]) {
       expect(await soon(async () => (await tokenCall(url, client, { grant_type: 'refresh_token', refresh_token: 'lb_rt_x' })).status, 401)).toBe(401);
     }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Express } from 'express';
 import request from 'supertest';
-import { alexaRedirectUris } from '../../src/oauth/client.service';
+import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
 import { browser, Browser, csrfFrom, TestContext, TEST_PASSWORD } from './context';
 
 export const REGIONS = ['NA', 'EU', 'FE'] as const;
@@ -21,7 +21,7 @@ export interface AlexaClient {
 /** Registers an Alexa client the way `alexa:setup` does. */
 export async function createAlexaClient(ctx: TestContext, opts: { rotation?: 'off' | 'rotate'; requirePkce?: boolean; accessTokenTtl?: number } = {}): Promise<AlexaClient> {
   const vendorId = `M${randomBytes(6).toString('hex').toUpperCase()}`;
-  const { client, clientSecret } = await ctx.services.clientService.create({
+  const { client, clientSecret } = await ctx.services.clients.create({
     name: 'Recipe Reader for Alexa',
     redirectUris: alexaRedirectUris(vendorId),
     refreshRotation: opts.rotation ?? 'off',

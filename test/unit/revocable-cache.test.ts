@@ -1,5 +1,5 @@
-import { AccessTokenInfo } from '../../src/oauth/bearer';
-import { createAccessTokenCache } from '../../src/oauth/token-cache';
+import { AccessTokenInfo } from '../../src/oauth/domain';
+import { createAccessTokenCache } from '../../src/oauth/revocation/revocable-cache';
 
 const info = (over: Partial<AccessTokenInfo> = {}): AccessTokenInfo => ({
   tokenId: 1,

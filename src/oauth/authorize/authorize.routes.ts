@@ -1,9 +1,10 @@
 import { Router } from 'express';
-import { loginUrlFor } from '../auth/return-to';
-import { requireLogin } from '../auth/session';
-import { noStore } from '../http/security-headers';
-import { AuthorizeService, errorRedirect, RedirectableError } from './authorize.service';
-import { SCOPES, Scope } from './scopes';
+import { loginUrlFor } from '../../auth/return-to';
+import { requireLogin } from '../../auth/session';
+import { noStore } from '../../http/security-headers';
+import { AuthorizeService } from './authorize.service';
+import { errorRedirect, RedirectableError } from './redirect';
+import { SCOPES, Scope } from '../scopes';
 
 /**
  * GET /oauth/authorize validates, sends a signed-out user to log in and back, and shows the

@@ -1,5 +1,4 @@
-import { AccessTokenInfo } from './bearer';
-import { OAuthClient } from './client.repository';
+import { AccessTokenInfo, OAuthClient } from '../domain';
 import { RevocationEvent, RevocationListener } from './revocation-bus';
 
 interface RevokedSets {

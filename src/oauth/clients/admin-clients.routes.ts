@@ -1,11 +1,11 @@
 import { RequestHandler, Router } from 'express';
-import { requireLogin } from '../auth/session';
-import { idParam } from '../http/params';
-import { noStore } from '../http/security-headers';
-import { ForbiddenError, NotFoundError, ValidationError } from '../lib/errors';
-import { OAuthClient } from './client.repository';
+import { requireLogin } from '../../auth/session';
+import { idParam } from '../../http/params';
+import { noStore } from '../../http/security-headers';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors';
+import { OAuthClient } from '../domain';
 import { ClientInput, ClientService } from './client.service';
-import { ALL_SCOPES } from './scopes';
+import { ALL_SCOPES } from '../scopes';
 
 const requireAdmin: RequestHandler = (req, _res, next) => {
   if (!req.user?.isAdmin) throw new ForbiddenError('Only administrators can manage OAuth clients.');

@@ -1,6 +1,6 @@
 import { Request } from 'express';
-import { oauthErrors } from '../lib/errors';
-import { OAuthClient } from './client.repository';
+import { oauthErrors } from '../../lib/errors';
+import { OAuthClient } from '../domain';
 import { ClientService } from './client.service';
 
 export interface ClientCredentials {

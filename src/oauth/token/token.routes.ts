@@ -1,19 +1,28 @@
 import express, { RequestHandler, Router } from 'express';
-import { rejectNulBytes } from '../http/params';
-import { noStore } from '../http/security-headers';
-import { oauthErrors } from '../lib/errors';
-import { authenticateClient, flatBody } from './client-auth';
-import { ClientService } from './client.service';
-import { createTokenEndpoint } from './oauth2-adapter';
-import { TokenService } from './token.service';
+import { rejectNulBytes } from '../../http/params';
+import { noStore } from '../../http/security-headers';
+import { oauthErrors } from '../../lib/errors';
+import { authenticateClient, flatBody } from '../clients/client-auth';
+import { ClientService } from '../clients/client.service';
+import { GrantHandler } from './grant-types/grant-handler';
+import { IntrospectService } from './introspect.service';
+import { RevokeService } from './revoke.service';
+import { createTokenEndpoint } from './token-endpoint';
 
 const formOnly: RequestHandler = (req, _res, next) => {
   if (!req.is('application/x-www-form-urlencoded')) throw oauthErrors.invalidRequest('The request must be application/x-www-form-urlencoded.');
   next();
 };
 
+export interface TokenRouteDeps {
+  clients: ClientService;
+  grantTypes: GrantHandler[];
+  revoke: RevokeService;
+  introspect: IntrospectService;
+}
+
 /** POST /oauth/token, /oauth/revoke (RFC 7009) and /oauth/introspect (RFC 7662): JSON, no session. */
-export function tokenRoutes(deps: { clients: ClientService; tokens: TokenService; accessTokenTtlSeconds: number; issuer: string }): Router {
+export function tokenRoutes(deps: TokenRouteDeps): Router {
   const router = Router();
   const token = createTokenEndpoint(deps);
   const form: RequestHandler[] = [express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }), rejectNulBytes];
@@ -30,15 +39,14 @@ export function tokenRoutes(deps: { clients: ClientService; tokens: TokenService
   });
 
   router.post('/oauth/token', ...form, async (req, res) => {
-    const result = await token(req);
-    res.status(200).json(result.body);
+    res.status(200).json(await token(req));
   });
 
   router.post('/oauth/revoke', formOnly, ...form, async (req, res) => {
     const body = flatBody(req);
     const client = await authenticateClient(req, body, deps.clients);
     if (!body.token) throw oauthErrors.invalidRequest('The token parameter is missing.');
-    await deps.tokens.revoke(client, body.token);
+    await deps.revoke.revoke(client, body.token);
     res.status(200).json({});
   });
 
@@ -47,7 +55,7 @@ export function tokenRoutes(deps: { clients: ClientService; tokens: TokenService
     const client = await authenticateClient(req, body, deps.clients);
     if (client.secretHash === null) throw oauthErrors.invalidClient('Introspection needs a confidential client.');
     if (!body.token) throw oauthErrors.invalidRequest('The token parameter is missing.');
-    res.status(200).json(await deps.tokens.introspect(client, body.token, deps.issuer));
+    res.status(200).json(await deps.introspect.introspect(client, body.token));
   });
 
   return router;

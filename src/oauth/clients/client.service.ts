@@ -1,43 +1,17 @@
+import { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { parseInput } from '../auth/auth.service';
-import { randomToken, sameDigest, sha256, TOKEN_PREFIX } from '../lib/crypto';
-import { NotFoundError } from '../lib/errors';
-import { ClientFields, ClientRepository, OAuthClient, RefreshRotation } from './client.repository';
-import { RevocableCache } from './token-cache';
-import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, sortScopes } from './scopes';
+import { randomToken, sameDigest, sha256, TOKEN_PREFIX } from '../../lib/crypto';
+import { NotFoundError } from '../../lib/errors';
+import { parseInput } from '../../lib/validation';
+import { ClientFields, OAuthClient, RefreshRotation } from '../domain';
+import { RevocableCache } from '../revocation/revocable-cache';
+import { UnitOfWork } from '../revocation/unit-of-work';
+import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, sortScopes } from '../scopes';
+import { ClientRepository } from './client.repository';
+import { redirectUriProblem } from './redirect-uris';
 
-export const OOB_REDIRECT_URI = 'urn:ietf:wg:oauth:2.0:oob';
 const UNKNOWN_CLIENT_DIGEST = sha256('unknown-client');
-
-/** The three regional redirect URLs Alexa uses for a vendor (alexa.md): registered and compared exactly. */
-export function alexaRedirectUris(vendorId: string): string[] {
-  return [
-    `https://pitangui.amazon.com/api/skill/link/${vendorId}`,
-    `https://layla.amazon.com/api/skill/link/${vendorId}`,
-    `https://alexa.amazon.co.jp/api/skill/link/${vendorId}`,
-  ];
-}
-
-/**
- * A redirect URI we accept at registration: https, http only on a loopback host (development),
- * or the out-of-band URN for trying the flow by hand. No fragment (RFC 6749 §3.1.2).
- */
-export function redirectUriProblem(uri: string): string | undefined {
-  if (uri === OOB_REDIRECT_URI) return undefined;
-  if (uri.length > 2000) return 'is too long';
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch {
-    return 'is not an absolute URL';
-  }
-  if (u.hash || uri.includes('#')) return 'must not contain a fragment';
-  if (u.username || u.password) return 'must not contain credentials';
-  if (u.protocol === 'https:') return undefined;
-  if (u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return undefined;
-  return 'must use https (http is allowed only for localhost)';
-}
 
 const redirectUrisSchema = z
   .array(z.string().trim())
@@ -76,6 +50,21 @@ export const clientInputSchema = z.object({
 
 export type ClientInput = z.input<typeof clientInputSchema>;
 
+/** A stored client as the input that would make it (the base an update changes). */
+function asInput(c: OAuthClient): ClientInput {
+  return {
+    name: c.name,
+    redirectUris: c.redirectUris,
+    scopes: c.scopes,
+    requirePkce: c.requirePkce,
+    allowImplicit: c.allowImplicit,
+    refreshRotation: c.refreshRotation,
+    accessTokenTtl: c.accessTokenTtl,
+    refreshTokenTtl: c.refreshTokenTtl,
+    alexaVendorId: c.alexaVendorId,
+  };
+}
+
 export interface CreatedClient {
   client: OAuthClient;
   /** Shown once; only its hash is stored. Undefined for a public client. */
@@ -89,7 +78,17 @@ export class ClientService {
   constructor(
     private readonly clients: ClientRepository,
     private readonly cache: RevocableCache<OAuthClient>,
+    private readonly uow: UnitOfWork,
   ) {}
+
+  /** Changes a client and announces it in the same transaction, so every process drops its copy. */
+  private change(work: (trx: Knex.Transaction) => Promise<OAuthClient | undefined>): Promise<OAuthClient | undefined> {
+    return this.uow.run(async (tx) => {
+      const client = await work(tx.trx);
+      if (client) tx.revoked({ clients: [client.clientId] });
+      return client;
+    });
+  }
 
   /** The client by client_id, from the cache when this process listens for revocations. */
   private find(clientId: string): Promise<OAuthClient | undefined> {
@@ -104,9 +103,21 @@ export class ClientService {
     return this.clients.findById(id);
   }
 
+  findByClientId(clientId: string): Promise<OAuthClient | undefined> {
+    return this.clients.findByClientId(clientId);
+  }
+
+  findByAlexaVendorId(vendorId: string): Promise<OAuthClient | undefined> {
+    return this.clients.findByAlexaVendorId(vendorId);
+  }
+
   /** Deletes a client and every link, code and token issued to it. */
   delete(id: number): Promise<boolean> {
-    return this.clients.delete(id);
+    return this.uow.run(async (tx) => {
+      const clientId = await this.clients.delete(tx.trx, id);
+      if (clientId) tx.revoked({ clients: [clientId] });
+      return clientId !== undefined;
+    });
   }
 
   async create(input: ClientInput): Promise<CreatedClient> {
@@ -121,17 +132,13 @@ export class ClientService {
     return { client, clientSecret };
   }
 
-  async update(id: number, input: ClientInput): Promise<OAuthClient> {
+  /** Changes the fields given; what the form or command does not mention stays as it is. */
+  async update(id: number, input: Partial<ClientInput>): Promise<OAuthClient> {
     const existing = await this.clients.findById(id);
     if (!existing) throw new NotFoundError('No such client.');
-    // What the form or command does not mention stays as it is (the Alexa vendor ID in particular:
-    // alexa:setup finds its client by it).
-    const data = parseInput(clientInputSchema, {
-      ...input,
-      isPublic: existing.secretHash === null,
-      alexaVendorId: input.alexaVendorId !== undefined ? input.alexaVendorId : existing.alexaVendorId,
-    });
-    const updated = await this.clients.update(id, this.fields(data));
+    const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+    const data = parseInput(clientInputSchema, { ...asInput(existing), ...given, isPublic: existing.secretHash === null });
+    const updated = await this.change((trx) => this.clients.update(trx, id, this.fields(data)));
     return updated!;
   }
 
@@ -159,7 +166,7 @@ export class ClientService {
     if (existing.secretHash === null) throw new NotFoundError('A public client has no secret to rotate.');
     const clientSecret = randomToken(TOKEN_PREFIX.clientSecret);
     const until = opts.immediately ? null : new Date(Date.now() + PREVIOUS_SECRET_GRACE_SECONDS * 1000);
-    const client = await this.clients.rotateSecret(id, sha256(clientSecret), until);
+    const client = await this.change((trx) => this.clients.rotateSecret(trx, id, sha256(clientSecret), until));
     return { client: client!, clientSecret };
   }
 

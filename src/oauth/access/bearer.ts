@@ -1,17 +1,6 @@
 import { RequestHandler } from 'express';
-import { OAuthError } from '../lib/errors';
-
-/** What a valid access token tells the API about the caller. */
-export interface AccessTokenInfo {
-  tokenId: number;
-  grantId: number;
-  userId: number;
-  clientId: string;
-  scope: string[];
-  expiresAt: Date;
-  /** The user the token acts for, as of validation (disabling them revokes the token). */
-  user: { id: number; email: string; name: string };
-}
+import { OAuthError } from '../../lib/errors';
+import { AccessTokenInfo } from '../domain';
 
 export interface AccessTokenValidator {
   /** The token's info when it is live (not expired, not revoked, grant and user still active). */

@@ -1,14 +1,5 @@
 import { Knex } from 'knex';
-
-export interface PendingAuthorization {
-  responseType: 'code' | 'token';
-  redirectUri: string;
-  redirectUriInRequest: boolean;
-  scope: string[];
-  state: string | undefined;
-  codeChallenge: string | undefined;
-  codeChallengeMethod: 'S256' | undefined;
-}
+import { PendingAuthorization } from '../domain';
 
 /** Validated authorization requests waiting for the user's decision; each is consumed once. */
 export class ConsentRepository {

@@ -1,6 +1,6 @@
 import { Knex } from 'knex';
 import pg from 'pg';
-import { logger } from '../lib/logger';
+import { logger } from '../../lib/logger';
 
 export const REVOCATION_CHANNEL = 'linkbridge_revocations';
 

@@ -1,16 +1,5 @@
 import { Knex } from 'knex';
-import { RevocationBus } from './revocation-bus';
-
-export interface Grant {
-  id: number;
-  userId: number;
-  clientId: number;
-  scope: string[];
-  alexaUserId: string | null;
-  alexaLinkedAt: Date | null;
-  createdAt: Date;
-  revokedAt: Date | null;
-}
+import { Connection, Grant } from '../domain';
 
 interface GrantRow {
   id: number;
@@ -34,24 +23,21 @@ const toGrant = (r: GrantRow): Grant => ({
   revokedAt: r.revoked_at,
 });
 
-export interface Connection {
-  grantId: number;
-  clientName: string;
-  scope: string[];
-  createdAt: Date;
-  alexaLinkedAt: Date | null;
+/** Which live grants a revocation applies to. */
+export type GrantSelector = { id: number } | { userId: number } | { clientId: number; alexaUserId: string };
+
+function whereSelected(q: Knex.QueryBuilder, s: GrantSelector): Knex.QueryBuilder {
+  if ('id' in s) return q.where({ id: s.id });
+  if ('alexaUserId' in s) return q.where({ client_id: s.clientId, alexa_user_id: s.alexaUserId });
+  return q.where({ user_id: s.userId });
 }
 
-type Db = Knex | Knex.Transaction;
-
+/** Users' links with clients (oauth_grants). Writes take the caller's transaction. */
 export class GrantRepository {
-  constructor(
-    private readonly db: Knex,
-    private readonly bus: RevocationBus,
-  ) {}
+  constructor(private readonly db: Knex) {}
 
   /** The user's live link with the client, created or widened to include `scope`. */
-  async upsertLive(userId: number, clientId: number, scope: string[], trx: Db = this.db): Promise<Grant> {
+  async upsertLive(trx: Knex.Transaction, userId: number, clientId: number, scope: string[]): Promise<Grant> {
     const { rows } = await trx.raw<{ rows: GrantRow[] }>(
       `INSERT INTO oauth_grants (user_id, client_id, scope) VALUES (?, ?, ?::text[])
        ON CONFLICT (user_id, client_id) WHERE revoked_at IS NULL
@@ -63,42 +49,22 @@ export class GrantRepository {
     return toGrant(rows[0]);
   }
 
-  async findById(id: number, trx: Db = this.db): Promise<Grant | undefined> {
-    const row = await trx<GrantRow>('oauth_grants').where({ id }).first();
+  async findById(id: number): Promise<Grant | undefined> {
+    const row = await this.db<GrantRow>('oauth_grants').where({ id }).first();
     return row ? toGrant(row) : undefined;
   }
 
-  /**
-   * Revokes grants and everything issued under them, in `trx` or in a transaction of its own;
-   * returns the ids of the grants that were live.
-   */
-  async revokeWhere(where: (q: Knex.QueryBuilder) => Knex.QueryBuilder, trx?: Knex.Transaction): Promise<number[]> {
-    if (!trx) {
-      const ids = await this.db.transaction((t) => this.revokeWhere(where, t));
-      await this.bus.delivered();
-      return ids;
-    }
-    const grants = (await where(trx('oauth_grants').whereNull('revoked_at')).update({ revoked_at: trx.fn.now(), updated_at: trx.fn.now() }).returning('id')) as Array<{ id: number }>;
+  /** Revokes the selected live grants and every token issued under them; returns their ids. */
+  async revoke(trx: Knex.Transaction, selector: GrantSelector): Promise<number[]> {
+    const grants = (await whereSelected(trx('oauth_grants').whereNull('revoked_at'), selector)
+      .update({ revoked_at: trx.fn.now(), updated_at: trx.fn.now() })
+      .returning('id')) as Array<{ id: number }>;
     const ids = grants.map((g) => Number(g.id));
     if (ids.length) {
       await trx('oauth_access_tokens').whereIn('grant_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       await trx('oauth_refresh_tokens').whereIn('grant_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
-      await this.bus.publish({ grants: ids }, trx);
     }
     return ids;
-  }
-
-  async revoke(grantId: number, trx?: Knex.Transaction): Promise<number[]> {
-    return this.revokeWhere((q) => q.where({ id: grantId }), trx);
-  }
-
-  /** After a revoking transaction the caller committed itself: wait until every process has heard. */
-  revocationsDelivered(): Promise<void> {
-    return this.bus.delivered();
-  }
-
-  async revokeAllForUser(userId: number, trx: Knex.Transaction): Promise<number> {
-    return (await this.revokeWhere((q) => q.where({ user_id: userId }), trx)).length;
   }
 
   /** Revoked links kept for a while for the record; then they go, with what hangs off them. */
@@ -127,16 +93,11 @@ export class GrantRepository {
    * user again changes nothing, so a replayed event keeps the first confirmation time; a revoked
    * grant is never touched.
    */
-  async recordAlexaUser(grantId: number, alexaUserId: string, trx: Db = this.db): Promise<void> {
-    await trx('oauth_grants')
+  async recordAlexaUser(grantId: number, alexaUserId: string): Promise<void> {
+    await this.db('oauth_grants')
       .where({ id: grantId })
       .whereNull('revoked_at')
       .where((q) => q.whereNull('alexa_user_id').orWhereNot('alexa_user_id', alexaUserId))
-      .update({ alexa_user_id: alexaUserId, alexa_linked_at: trx.fn.now(), updated_at: trx.fn.now() });
-  }
-
-  /** SkillDisabled: revokes the client's live grants recorded for this Alexa user. */
-  async revokeForAlexaUser(clientId: number, alexaUserId: string, trx?: Knex.Transaction): Promise<number> {
-    return (await this.revokeWhere((q) => q.where({ client_id: clientId, alexa_user_id: alexaUserId }), trx)).length;
+      .update({ alexa_user_id: alexaUserId, alexa_linked_at: this.db.fn.now(), updated_at: this.db.fn.now() });
   }
 }

@@ -1,0 +1,120 @@
+/**
+ * The OAuth domain's types: what a client, a grant (a user's link with a client), a code and a
+ * token are, whichever layer holds them. Repositories return these; services and routes take them.
+ */
+
+export type RefreshRotation = 'off' | 'rotate';
+
+export interface OAuthClient {
+  id: number;
+  clientId: string;
+  /** SHA-256 of the secret; null for a public client. */
+  secretHash: string | null;
+  previousSecretHash: string | null;
+  previousSecretExpiresAt: Date | null;
+  name: string;
+  redirectUris: string[];
+  grants: string[];
+  scopes: string[];
+  requirePkce: boolean;
+  allowImplicit: boolean;
+  refreshRotation: RefreshRotation;
+  accessTokenTtl: number | null;
+  refreshTokenTtl: number | null;
+  alexaVendorId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ClientFields = Omit<OAuthClient, 'id' | 'createdAt' | 'updatedAt' | 'previousSecretHash' | 'previousSecretExpiresAt'>;
+
+export const isPublicClient = (client: OAuthClient): boolean => client.secretHash === null;
+
+/** One user's link with one client. Revoking it revokes everything issued under it. */
+export interface Grant {
+  id: number;
+  userId: number;
+  clientId: number;
+  scope: string[];
+  alexaUserId: string | null;
+  alexaLinkedAt: Date | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+/** A live grant as the user's Connected apps page shows it. */
+export interface Connection {
+  grantId: number;
+  clientName: string;
+  scope: string[];
+  createdAt: Date;
+  alexaLinkedAt: Date | null;
+}
+
+/** An authorization code row, with the liveness of its grant and user. */
+export interface AuthorizationCode {
+  id: number;
+  grantId: number;
+  clientId: number;
+  userId: number;
+  redirectUri: string;
+  redirectUriInRequest: boolean;
+  scope: string[];
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  expiresAt: Date;
+  consumedAt: Date | null;
+  grantRevokedAt: Date | null;
+  userDisabledAt: Date | null;
+}
+
+/** A refresh token row, with the liveness of its grant and user. */
+export interface RefreshToken {
+  id: number;
+  grantId: number;
+  clientId: number;
+  userId: number;
+  authorizationCodeId: number | null;
+  scope: string[];
+  expiresAt: Date | null;
+  rotatedAt: Date | null;
+  revokedAt: Date | null;
+  grantRevokedAt: Date | null;
+  userDisabledAt: Date | null;
+}
+
+/** What a valid access token tells the API about the caller. */
+export interface AccessTokenInfo {
+  tokenId: number;
+  grantId: number;
+  userId: number;
+  clientId: string;
+  scope: string[];
+  expiresAt: Date;
+  /** The user the token acts for, as of validation (disabling them revokes the token). */
+  user: { id: number; email: string; name: string };
+}
+
+/** What a grant handler hands back to the token endpoint (RFC 6749 §5.1). */
+export interface IssuedTokens {
+  accessToken: string;
+  accessTokenExpiresAt: Date;
+  /** Whole seconds the access token lives: the response's expires_in. */
+  expiresIn: number;
+  refreshToken?: string;
+  refreshTokenExpiresAt?: Date | null;
+  scope: string[];
+  userId: number;
+  grantId: number;
+}
+
+/** A validated authorization request waiting for the user's decision (kept on the server). */
+export interface PendingAuthorization {
+  responseType: 'code' | 'token';
+  redirectUri: string;
+  redirectUriInRequest: boolean;
+  scope: string[];
+  state: string | undefined;
+  codeChallenge: string | undefined;
+  codeChallengeMethod: 'S256' | undefined;
+}

@@ -1,0 +1,70 @@
+import { Knex } from 'knex';
+import { AccessTokenInfo } from '../domain';
+import { accessTokenRules } from '../rules/access-token.rules';
+import { sqlPredicate } from '../rules/rule';
+import { HotQueries } from './hot-queries';
+import { NewAccessToken } from './with-grant';
+
+const LIVE = `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.scope, t.expires_at, u.email, u.name
+    FROM oauth_access_tokens t
+    JOIN oauth_grants g ON g.id = t.grant_id
+    JOIN oauth_clients c ON c.id = g.client_id
+    JOIN users u ON u.id = g.user_id
+   WHERE t.token_hash = $1 AND ${sqlPredicate(accessTokenRules, {})}`;
+
+/** Access tokens, looked up by the SHA-256 hash of the presented value. */
+export class AccessTokenRepository {
+  constructor(
+    private readonly db: Knex,
+    private readonly hot: HotQueries,
+  ) {}
+
+  async insert(trx: Knex.Transaction, t: NewAccessToken): Promise<number> {
+    const [row] = await trx('oauth_access_tokens')
+      .insert({
+        token_hash: t.tokenHash,
+        grant_id: t.grantId,
+        refresh_token_id: t.refreshTokenId,
+        authorization_code_id: t.authorizationCodeId,
+        scope: t.scope,
+        expires_at: t.expiresAt,
+      })
+      .returning('id');
+    return Number((row as { id: number }).id);
+  }
+
+  /** The access token's info if it is live: one indexed lookup by hash, joined with its grant. */
+  async findLive(tokenHash: string): Promise<AccessTokenInfo | undefined> {
+    const rows = await this.hot.query<Record<string, unknown>>('lb_live_access_token', LIVE, [tokenHash]);
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      tokenId: Number(r.id),
+      grantId: Number(r.grant_id),
+      userId: Number(r.user_id),
+      clientId: r.client_id as string,
+      scope: r.scope as string[],
+      expiresAt: r.expires_at as Date,
+      user: { id: Number(r.user_id), email: r.email as string, name: r.name as string },
+    };
+  }
+
+  /** For revocation: which grant and client a token belongs to, live or not. */
+  async findOwner(tokenHash: string): Promise<{ id: number; grantId: number; clientId: number } | undefined> {
+    const row = await this.db('oauth_access_tokens as t')
+      .join('oauth_grants as g', 'g.id', 't.grant_id')
+      .where('t.token_hash', tokenHash)
+      .first('t.id', 't.grant_id', 'g.client_id');
+    return row ? { id: Number(row.id), grantId: Number(row.grant_id), clientId: Number(row.client_id) } : undefined;
+  }
+
+  async revoke(trx: Knex.Transaction, id: number): Promise<void> {
+    await trx('oauth_access_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  }
+
+  /** Removes what can never be used again; safe while serving. */
+  async deleteDead(now: Date): Promise<number> {
+    const dayAgo = new Date(now.getTime() - 24 * 3600 * 1000);
+    return this.db('oauth_access_tokens').where('expires_at', '<', now).orWhere('revoked_at', '<', dayAgo).delete();
+  }
+}

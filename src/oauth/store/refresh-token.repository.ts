@@ -1,0 +1,121 @@
+import { Knex } from 'knex';
+import { RefreshToken } from '../domain';
+import { refreshTokenRules } from '../rules/refresh-token.rules';
+import { sqlPredicate } from '../rules/rule';
+import { HotQueries } from './hot-queries';
+import { findWithGrant, NewRefreshToken } from './with-grant';
+
+const toRefresh = (r: Record<string, unknown>): RefreshToken => ({
+  id: Number(r.id),
+  grantId: Number(r.grant_id),
+  clientId: Number(r.g_client_id),
+  userId: Number(r.g_user_id),
+  authorizationCodeId: r.authorization_code_id === null ? null : Number(r.authorization_code_id),
+  scope: r.scope as string[],
+  expiresAt: r.expires_at as Date | null,
+  rotatedAt: r.rotated_at as Date | null,
+  revokedAt: r.revoked_at as Date | null,
+  grantRevokedAt: r.g_revoked_at as Date | null,
+  userDisabledAt: r.u_disabled_at as Date | null,
+});
+
+// $1 refresh hash, $2 client, $3 requested scope (NULL: all), $4 access hash, $5 access expiry,
+// $6 grace seconds; under rotation $7 new refresh hash, $8 its expiry. Every refresh rule in SQL.
+const USABLE = `r.token_hash = $1 AND ${sqlPredicate(refreshTokenRules, { clientId: '$2', scope: '$3::text[]', graceSeconds: '$6' })}`;
+const FROM = 'FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id';
+
+const KEEP = `WITH rt AS (
+    SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, r.expires_at, g.user_id ${FROM} WHERE ${USABLE}
+  ), nat AS (
+    INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+    SELECT $4, rt.grant_id, rt.id, rt.authorization_code_id, COALESCE($3::text[], rt.scope), $5 FROM rt
+    RETURNING scope
+  )
+  SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`;
+
+const ROTATE = `WITH rt AS (
+    SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, g.user_id ${FROM} WHERE ${USABLE}
+     FOR UPDATE OF r
+  ), nrt AS (
+    INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
+    SELECT $7, rt.grant_id, rt.authorization_code_id, rt.scope, $8::timestamptz FROM rt
+    RETURNING id, expires_at
+  ), nat AS (
+    INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
+    SELECT $4, rt.grant_id, nrt.id, rt.authorization_code_id, COALESCE($3::text[], rt.scope), $5 FROM rt, nrt
+    RETURNING scope
+  ), rotated AS (
+    UPDATE oauth_refresh_tokens o SET rotated_at = now(), replaced_by_id = nrt.id
+      FROM rt, nrt
+     WHERE o.id = rt.id AND o.rotated_at IS NULL
+    RETURNING o.id
+  )
+  SELECT rt.user_id, rt.grant_id, nat.scope, nrt.expires_at AS refresh_expires_at FROM rt, nrt, nat`;
+
+export interface FastRefresh {
+  refreshHash: string;
+  clientId: number;
+  scope: string[] | null;
+  graceSeconds: number;
+  access: { tokenHash: string; expiresAt: Date };
+  /** Under rotation: the successor refresh token. */
+  rotate?: { tokenHash: string; expiresAt: Date | null };
+}
+
+/** Refresh tokens, looked up by the SHA-256 hash of the presented value. */
+export class RefreshTokenRepository {
+  constructor(
+    private readonly db: Knex,
+    private readonly hot: HotQueries,
+  ) {}
+
+  async insert(trx: Knex.Transaction, t: NewRefreshToken): Promise<number> {
+    const [row] = await trx('oauth_refresh_tokens')
+      .insert({ token_hash: t.tokenHash, grant_id: t.grantId, authorization_code_id: t.authorizationCodeId, scope: t.scope, expires_at: t.expiresAt })
+      .returning('id');
+    return Number((row as { id: number }).id);
+  }
+
+  async find(tokenHash: string): Promise<RefreshToken | undefined> {
+    const row = await findWithGrant(this.db, 'oauth_refresh_tokens', 'token_hash', tokenHash, false);
+    return row ? toRefresh(row) : undefined;
+  }
+
+  /** The token in a transaction; `lock` (rotation) serialises concurrent refreshes of it. */
+  async findIn(trx: Knex.Transaction, tokenHash: string, lock: boolean): Promise<RefreshToken | undefined> {
+    const row = await findWithGrant(trx, 'oauth_refresh_tokens', 'token_hash', tokenHash, lock);
+    return row ? toRefresh(row) : undefined;
+  }
+
+  async markRotated(trx: Knex.Transaction, id: number, replacedById: number): Promise<void> {
+    await trx('oauth_refresh_tokens').where({ id }).update({ rotated_at: trx.fn.now(), replaced_by_id: replacedById });
+  }
+
+  /**
+   * The refresh grant in one statement when every refresh rule passes (their SQL forms). Under
+   * rotation the token row is locked, a new pair is issued and the old token marked rotated, all
+   * at once. Undefined when any rule fails: the caller takes the locked path for the exact error.
+   */
+  async refreshInOneStatement(p: FastRefresh): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null } | undefined> {
+    type Row = { user_id: number; grant_id: number; scope: string[]; refresh_expires_at: Date | null };
+    const values = [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.graceSeconds];
+    const rows = p.rotate
+      ? await this.hot.query<Row>('lb_refresh_rotate', ROTATE, [...values, p.rotate.tokenHash, p.rotate.expiresAt])
+      : await this.hot.query<Row>('lb_refresh_keep', KEEP, values);
+    const r = rows[0];
+    if (!r) return undefined;
+    return { userId: Number(r.user_id), grantId: Number(r.grant_id), scope: r.scope, refreshExpiresAt: r.refresh_expires_at ?? null };
+  }
+
+  /** Removes what can never be used again; safe while serving. */
+  async deleteDead(now: Date): Promise<number> {
+    const dayAgo = new Date(now.getTime() - 24 * 3600 * 1000);
+    return this.db('oauth_refresh_tokens')
+      .where('expires_at', '<', now)
+      .orWhere('revoked_at', '<', dayAgo)
+      // Rotated long ago: past any grace window (at most a day), it can never be used again.
+      .orWhere('rotated_at', '<', dayAgo)
+      .orWhereIn('grant_id', this.db('oauth_grants').select('id').whereNotNull('revoked_at'))
+      .delete();
+  }
+}

@@ -1,0 +1,84 @@
+import { oauthErrors } from '../../../lib/errors';
+import { sha256, TOKEN_PREFIX } from '../../../lib/crypto';
+import { IssuedTokens, OAuthClient } from '../../domain';
+import { GrantService } from '../../grants/grant.service';
+import { UnitOfWork } from '../../revocation/unit-of-work';
+import { RefreshContext, refreshTokenRules } from '../../rules/refresh-token.rules';
+import { firstViolation } from '../../rules/rule';
+import { parseScopeString, sortScopes } from '../../scopes';
+import { RefreshTokenRepository } from '../../store/refresh-token.repository';
+import { TokenIssuer } from '../token-issuer';
+import { GrantHandler } from './grant-handler';
+
+/**
+ * RFC 6749 §6. Policy `off`: the same refresh token keeps working (Alexa's default; a lost
+ * response costs nothing). Policy `rotate`: a new refresh token each time; the previous one
+ * still works for the grace window (retries, two refreshes at once), and its reuse after the
+ * window revokes the grant. Scope may narrow, never widen. Load -> check (refreshTokenRules) ->
+ * issue: in one statement when every rule passes (Alexa refreshes every linked user hourly), else
+ * in a locked transaction that decides the exact error and its consequence.
+ */
+export class RefreshTokenGrant implements GrantHandler {
+  readonly grantType = 'refresh_token';
+
+  constructor(
+    private readonly refreshTokens: RefreshTokenRepository,
+    private readonly issuer: TokenIssuer,
+    private readonly grants: GrantService,
+    private readonly uow: UnitOfWork,
+  ) {}
+
+  async handle(client: OAuthClient, params: Record<string, string>): Promise<IssuedTokens> {
+    if (!params.refresh_token) throw oauthErrors.invalidRequest('The refresh_token parameter is missing.');
+    if (!params.refresh_token.startsWith(TOKEN_PREFIX.refreshToken)) throw oauthErrors.invalidGrant('The refresh token is invalid.');
+    // An empty scope parameter was already dropped: it counts as omitted (RFC 6749 §3.1).
+    const requested = params.scope !== undefined ? parseScopeString(params.scope) : [];
+    const ctx = (): RefreshContext => ({
+      clientId: client.id,
+      now: new Date(),
+      scope: requested.length ? sortScopes(requested) : null,
+      graceSeconds: this.issuer.settings.refreshGraceSeconds,
+      rotate: client.refreshRotation === 'rotate',
+    });
+    return (await this.inOneStatement(client, params.refresh_token, ctx())) ?? this.inLockedTransaction(client, params.refresh_token, ctx);
+  }
+
+  /** Every rule in the statement's WHERE clause: issue when they all pass, else undefined. */
+  async inOneStatement(client: OAuthClient, presented: string, ctx: RefreshContext): Promise<IssuedTokens | undefined> {
+    const next = this.issuer.newValues(client, ctx.rotate);
+    const done = await this.refreshTokens.refreshInOneStatement({
+      refreshHash: sha256(presented),
+      clientId: ctx.clientId,
+      scope: ctx.scope,
+      graceSeconds: ctx.graceSeconds,
+      access: { tokenHash: sha256(next.accessToken), expiresAt: next.accessTokenExpiresAt },
+      rotate: ctx.rotate ? { tokenHash: sha256(next.refreshToken!), expiresAt: next.refreshTokenExpiresAt } : undefined,
+    });
+    if (!done) return undefined;
+    return { ...next, refreshToken: ctx.rotate ? next.refreshToken : presented, refreshTokenExpiresAt: done.refreshExpiresAt, scope: done.scope, userId: done.userId, grantId: done.grantId };
+  }
+
+  /** The token's row read (locked under rotation) and every rule applied in order, with its consequence. */
+  inLockedTransaction(client: OAuthClient, presented: string, ctx: () => RefreshContext): Promise<IssuedTokens> {
+    return this.uow.run(async (tx) => {
+      const c = ctx();
+      const rt = await this.refreshTokens.findIn(tx.trx, sha256(presented), c.rotate);
+      if (!rt) return oauthErrors.invalidGrant('The refresh token is invalid.');
+      const refused = firstViolation(refreshTokenRules, rt, c);
+      if (refused) {
+        if (refused.consequence === 'revoke-grant') await this.grants.revoke(tx, { id: rt.grantId });
+        return refused.error;
+      }
+      const scope = c.scope ? rt.scope.filter((s) => c.scope!.includes(s)) : rt.scope;
+      const g = { grantId: rt.grantId, userId: rt.userId, scope, authorizationCodeId: rt.authorizationCodeId };
+      if (!c.rotate) {
+        const access = await this.issuer.access(tx.trx, client, g, rt.id);
+        return { ...access, refreshToken: presented, refreshTokenExpiresAt: rt.expiresAt };
+      }
+      // The new refresh token keeps the full scope; a narrowing applies to the access token only.
+      const issued = await this.issuer.pair(tx.trx, client, { ...g, scope: rt.scope }, scope);
+      if (!rt.rotatedAt) await this.refreshTokens.markRotated(tx.trx, rt.id, issued.refreshTokenId);
+      return issued;
+    });
+  }
+}

@@ -1,0 +1,95 @@
+import { Knex } from 'knex';
+import { sha256, TOKEN_PREFIX, TokenGenerator } from '../../lib/crypto';
+import { IssuedTokens, OAuthClient } from '../domain';
+import { AccessTokenRepository } from '../store/access-token.repository';
+import { CodeRepository } from '../store/code.repository';
+import { RefreshTokenRepository } from '../store/refresh-token.repository';
+
+export interface TokenSettings {
+  authCodeTtlSeconds: number;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  refreshGraceSeconds: number;
+}
+
+/** The grant a new token belongs to, and the code it came from (a replay revokes by it). */
+export interface IssueFor {
+  grantId: number;
+  userId: number;
+  scope: string[];
+  authorizationCodeId: number | null;
+}
+
+/**
+ * Mints codes and tokens: fresh values (only their hashes are stored), the client's lifetimes,
+ * and the rows. Every grant and the authorize endpoint issue through here.
+ */
+export class TokenIssuer {
+  private readonly random = new TokenGenerator();
+
+  constructor(
+    private readonly codes: CodeRepository,
+    private readonly accessTokens: AccessTokenRepository,
+    private readonly refreshTokens: RefreshTokenRepository,
+    readonly settings: TokenSettings,
+  ) {}
+
+  accessTtl(client: OAuthClient): number {
+    return client.accessTokenTtl ?? this.settings.accessTokenTtlSeconds;
+  }
+
+  refreshExpiry(client: OAuthClient): Date | null {
+    const ttl = client.refreshTokenTtl ?? this.settings.refreshTokenTtlSeconds;
+    return ttl > 0 ? new Date(Date.now() + ttl * 1000) : null;
+  }
+
+  /** Fresh values and lifetimes, not yet stored (the one-statement paths store them). */
+  newValues(client: OAuthClient, withRefresh: boolean): { accessToken: string; accessTokenExpiresAt: Date; expiresIn: number; refreshToken?: string; refreshTokenExpiresAt: Date | null } {
+    const expiresIn = this.accessTtl(client);
+    return {
+      accessToken: this.random.token(TOKEN_PREFIX.accessToken),
+      accessTokenExpiresAt: new Date(Date.now() + expiresIn * 1000),
+      expiresIn,
+      refreshToken: withRefresh ? this.random.token(TOKEN_PREFIX.refreshToken) : undefined,
+      refreshTokenExpiresAt: this.refreshExpiry(client),
+    };
+  }
+
+  async code(
+    trx: Knex.Transaction,
+    input: { grantId: number; redirectUri: string; redirectUriInRequest: boolean; scope: string[]; codeChallenge: string | null; codeChallengeMethod: string | null },
+  ): Promise<string> {
+    const code = this.random.token(TOKEN_PREFIX.authorizationCode);
+    await this.codes.insert(trx, { ...input, codeHash: sha256(code), expiresAt: new Date(Date.now() + this.settings.authCodeTtlSeconds * 1000) });
+    return code;
+  }
+
+  /** An access token under `refreshTokenId` (null: the implicit grant's token of its own). */
+  async access(trx: Knex.Transaction, client: OAuthClient, g: IssueFor, refreshTokenId: number | null): Promise<IssuedTokens> {
+    const v = this.newValues(client, false);
+    await this.accessTokens.insert(trx, {
+      tokenHash: sha256(v.accessToken),
+      grantId: g.grantId,
+      refreshTokenId,
+      authorizationCodeId: g.authorizationCodeId,
+      scope: g.scope,
+      expiresAt: v.accessTokenExpiresAt,
+    });
+    return { accessToken: v.accessToken, accessTokenExpiresAt: v.accessTokenExpiresAt, expiresIn: v.expiresIn, scope: g.scope, userId: g.userId, grantId: g.grantId };
+  }
+
+  /** A refresh token with `g.scope` and an access token with `accessScope` (narrower on request). */
+  async pair(trx: Knex.Transaction, client: OAuthClient, g: IssueFor, accessScope = g.scope): Promise<IssuedTokens & { refreshTokenId: number }> {
+    const refreshToken = this.random.token(TOKEN_PREFIX.refreshToken);
+    const refreshTokenExpiresAt = this.refreshExpiry(client);
+    const refreshTokenId = await this.refreshTokens.insert(trx, {
+      tokenHash: sha256(refreshToken),
+      grantId: g.grantId,
+      authorizationCodeId: g.authorizationCodeId,
+      scope: g.scope,
+      expiresAt: refreshTokenExpiresAt,
+    });
+    const access = await this.access(trx, client, { ...g, scope: accessScope }, refreshTokenId);
+    return { ...access, refreshToken, refreshTokenExpiresAt, refreshTokenId };
+  }
+}
