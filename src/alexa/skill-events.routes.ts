@@ -24,7 +24,8 @@ export function skillEventRoutes(deps: { clients: ClientService; skillEvents: Sk
   // them for form bodies only): Basic is the one way in, hence the empty body here.
   const authenticate: RequestHandler = async (req, res, next) => {
     if (req.headers.authorization === undefined) throw oauthErrors.invalidClient('Authenticate with HTTP Basic: the client ID and secret of the Alexa client.');
-    res.locals.client = await authenticateClient(req, {}, deps.clients);
+    // Confidential only: a public client's id alone would let anyone who knows a user's Alexa userId unlink them.
+    res.locals.client = await authenticateClient(req, {}, deps.clients, { confidential: true });
     next();
   };
 

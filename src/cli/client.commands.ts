@@ -17,6 +17,7 @@ export const clientJson = (c: OAuthClient) => ({
   refresh_rotation: c.refreshRotation,
   access_token_ttl: c.accessTokenTtl,
   refresh_token_ttl: c.refreshTokenTtl,
+  resource_server: c.isResourceServer,
 });
 
 const ttlOption = (v: unknown, name: string): number | null | undefined => {
@@ -35,7 +36,7 @@ const clientsCreate: Command = {
   name: 'clients:create',
   summary: 'Register an OAuth client (the secret is printed once)',
   usage:
-    'clients:create --name N --redirect-uri U [--redirect-uri U2 ...] [--scope "read write"] [--public] [--require-pkce] [--implicit] [--rotation off|rotate] [--access-token-ttl S] [--refresh-token-ttl S] [--json]',
+    'clients:create --name N --redirect-uri U [--redirect-uri U2 ...] [--scope "read write"] [--public] [--require-pkce] [--implicit] [--rotation off|rotate] [--access-token-ttl S] [--refresh-token-ttl S] [--resource-server] [--json]',
   options: {
     name: { type: 'string' },
     'redirect-uri': { type: 'string', multiple: true },
@@ -46,10 +47,12 @@ const clientsCreate: Command = {
     rotation: { type: 'string' },
     'access-token-ttl': { type: 'string' },
     'refresh-token-ttl': { type: 'string' },
+    'resource-server': { type: 'boolean' },
   },
   async run(ctx, { values }) {
     const rotation = values.rotation ?? 'off';
     if (rotation !== 'off' && rotation !== 'rotate') throw new UsageError('--rotation must be off or rotate');
+    if (values['resource-server'] === true && values.public === true) throw new UsageError('A public client cannot be a resource server: it cannot authenticate.');
     const { client, clientSecret } = await ctx.services.clients.create({
       name: requireString(values, 'name'),
       redirectUris: (values['redirect-uri'] as string[] | undefined) ?? [],
@@ -60,6 +63,7 @@ const clientsCreate: Command = {
       refreshRotation: rotation,
       accessTokenTtl: ttlOption(values['access-token-ttl'], 'access-token-ttl'),
       refreshTokenTtl: ttlOption(values['refresh-token-ttl'], 'refresh-token-ttl'),
+      isResourceServer: values['resource-server'] === true,
     });
     ctx.out(
       [
@@ -69,6 +73,51 @@ const clientsCreate: Command = {
       ].join('\n'),
       { ...clientJson(client), client_secret: clientSecret ?? null },
     );
+  },
+};
+
+const clientsUpdate: Command = {
+  name: 'clients:update',
+  summary: "Change a client; what is not given stays as it is (narrowed scopes bind its existing tokens at once)",
+  usage:
+    'clients:update --client-id ID [--name N] [--redirect-uri U ...] [--scope "read"] [--require-pkce|--no-require-pkce] [--implicit|--no-implicit] [--rotation off|rotate] [--access-token-ttl S] [--refresh-token-ttl S] [--resource-server|--no-resource-server] [--json]',
+  options: {
+    'client-id': { type: 'string' },
+    name: { type: 'string' },
+    'redirect-uri': { type: 'string', multiple: true },
+    scope: { type: 'string' },
+    'require-pkce': { type: 'boolean' },
+    'no-require-pkce': { type: 'boolean' },
+    implicit: { type: 'boolean' },
+    'no-implicit': { type: 'boolean' },
+    rotation: { type: 'string' },
+    'access-token-ttl': { type: 'string' },
+    'refresh-token-ttl': { type: 'string' },
+    'resource-server': { type: 'boolean' },
+    'no-resource-server': { type: 'boolean' },
+  },
+  async run(ctx, { values }) {
+    const client = await findClient(ctx, requireString(values, 'client-id'));
+    const toggle = (on: string, off: string): boolean | undefined => {
+      if (values[on] === true && values[off] === true) throw new UsageError(`--${on} and --${off} contradict each other`);
+      return values[on] === true ? true : values[off] === true ? false : undefined;
+    };
+    const rotation = values.rotation;
+    if (rotation !== undefined && rotation !== 'off' && rotation !== 'rotate') throw new UsageError('--rotation must be off or rotate');
+    const resourceServer = toggle('resource-server', 'no-resource-server');
+    if (resourceServer && client.secretHash === null) throw new UsageError('A public client cannot be a resource server: it cannot authenticate.');
+    const updated = await ctx.services.clients.update(client.id, {
+      name: values.name as string | undefined,
+      redirectUris: values['redirect-uri'] as string[] | undefined,
+      scopes: values.scope !== undefined ? parseScopeString(String(values.scope)) : undefined,
+      requirePkce: toggle('require-pkce', 'no-require-pkce'),
+      allowImplicit: toggle('implicit', 'no-implicit'),
+      refreshRotation: rotation as 'off' | 'rotate' | undefined,
+      accessTokenTtl: ttlOption(values['access-token-ttl'], 'access-token-ttl'),
+      refreshTokenTtl: ttlOption(values['refresh-token-ttl'], 'refresh-token-ttl'),
+      isResourceServer: resourceServer,
+    });
+    ctx.out(`Updated client "${updated.name}" (${updated.clientId})`, clientJson(updated));
   },
 };
 
@@ -224,4 +273,4 @@ const alexaSetup: Command = {
   },
 };
 
-export const clientCommands = [clientsCreate, clientsList, clientsRotateSecret, clientsDelete, alexaSetup, tokensCleanup];
+export const clientCommands = [clientsCreate, clientsUpdate, clientsList, clientsRotateSecret, clientsDelete, alexaSetup, tokensCleanup];

@@ -22,6 +22,8 @@ export interface OAuthClient {
   accessTokenTtl: number | null;
   refreshTokenTtl: number | null;
   alexaVendorId: string | null;
+  /** May introspect other clients' access tokens (RFC 7662); never a public client. */
+  isResourceServer: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

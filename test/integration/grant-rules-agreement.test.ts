@@ -54,6 +54,8 @@ describe('refresh token rules: the one-statement path and the locked path agree'
     arrange?: (f: { refreshHash: string; grantId: number; userId: number }) => Promise<unknown>;
     otherClient?: boolean;
     scope?: string[];
+    /** The client's scopes now (narrowed since the link). */
+    clientScopes?: string[];
     /** Expected error code of the locked path; undefined: success. */
     error?: string;
     grantRevokedAfter?: RefreshRotation[];
@@ -68,6 +70,9 @@ describe('refresh token rules: the one-statement path and the locked path agree'
     { name: 'an expired token', arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ expires_at: past(1) }), error: 'invalid_grant' },
     { name: 'a wider scope than the token', arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ scope: ['read'] }), scope: ['read', 'write'], error: 'invalid_scope' },
     { name: 'a narrower scope', scope: ['read'] },
+    { name: 'a token of a client narrowed to read', clientScopes: ['read'] },
+    { name: 'a request for a scope the client lost', clientScopes: ['read'], scope: ['write'], error: 'invalid_scope' },
+    { name: 'a token whose every scope the client lost', arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ scope: ['write'] }), clientScopes: ['read'], error: 'invalid_grant' },
     { name: 'a token rotated within the grace window', arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ rotated_at: past(10) }) },
     {
       name: 'a token rotated past the grace window',
@@ -82,8 +87,9 @@ describe('refresh token rules: the one-statement path and the locked path agree'
     const issued = await ctx.knex.transaction((trx) => link.issuer.pair(trx, link.client, { grantId: link.grant.id, userId: link.user.id, scope: link.scope, authorizationCodeId: null }));
     await fixture.arrange?.({ refreshHash: sha256(issued.refreshToken!), grantId: link.grant.id, userId: link.user.id });
     const presenting = fixture.otherClient ? (await ctx.services.clients.create({ name: 'Other', redirectUris: ['https://other.example/cb'], refreshRotation: rotation })).client : link.client;
-    const rc = (): RefreshContext => ({ clientId: presenting.id, now: new Date(), scope: fixture.scope ?? null, graceSeconds: ctx.config.tokens.refreshGraceSeconds, rotate: rotation === 'rotate' });
-    return { link, token: issued.refreshToken!, presenting, rc };
+    const clientScopes = fixture.clientScopes ?? presenting.scopes;
+    const rc = (): RefreshContext => ({ clientId: presenting.id, clientScopes, now: new Date(), scope: fixture.scope ?? null, graceSeconds: ctx.config.tokens.refreshGraceSeconds, rotate: rotation === 'rotate' });
+    return { link, token: issued.refreshToken!, presenting: { ...presenting, scopes: clientScopes }, rc };
   }
 
   for (const rotation of ['off', 'rotate'] as const) {
@@ -127,6 +133,7 @@ describe('authorization code rules: the one-statement path and the locked path a
     redirectUriInRequest?: boolean;
     arrange?: (f: { codeHash: string; grantId: number; userId: number }) => Promise<unknown>;
     otherClient?: boolean;
+    clientScopes?: string[];
     request?: Partial<Pick<CodeContext, 'redirectUri' | 'codeVerifier'>>;
     error?: string;
     /** The locked path spends the code although it refuses. */
@@ -139,6 +146,8 @@ describe('authorization code rules: the one-statement path and the locked path a
     { name: 'an expired code', arrange: (f) => ctx.knex('oauth_authorization_codes').where({ code_hash: f.codeHash }).update({ expires_at: new Date(Date.now() - 1000) }), error: 'invalid_grant', spent: true },
     { name: 'a code of a revoked grant', arrange: (f) => ctx.knex('oauth_grants').where({ id: f.grantId }).update({ revoked_at: new Date() }), error: 'invalid_grant', spent: true },
     { name: 'a code of a disabled user', arrange: (f) => ctx.knex('users').where({ id: f.userId }).update({ disabled_at: new Date() }), error: 'invalid_grant', spent: true },
+    { name: 'a code of a client narrowed to read', clientScopes: ['read'] },
+    { name: 'a code whose every scope the client lost', clientScopes: [], error: 'invalid_grant', spent: true },
     { name: 'a code with another redirect URI', redirectUriInRequest: true, request: { redirectUri: 'https://app.example/other' }, error: 'invalid_grant', spent: true },
     { name: 'a code without its redirect URI', redirectUriInRequest: true, request: {}, error: 'invalid_grant', spent: true },
     { name: 'a PKCE code without verifier', withChallenge: true, request: {}, error: 'invalid_grant', spent: true },
@@ -161,8 +170,9 @@ describe('authorization code rules: the one-statement path and the locked path a
     await fixture.arrange?.({ codeHash: sha256(code), grantId: link.grant.id, userId: link.user.id });
     const presenting = fixture.otherClient ? (await ctx.services.clients.create({ name: 'Other', redirectUris: ['https://other.example/cb'] })).client : link.client;
     const request = fixture.request ?? (fixture.redirectUriInRequest ? { redirectUri: 'https://app.example/cb' } : {});
-    const cc = (): CodeContext => ({ clientId: presenting.id, now: new Date(), ...request });
-    return { link, code, presenting, cc };
+    const clientScopes = fixture.clientScopes ?? presenting.scopes;
+    const cc = (): CodeContext => ({ clientId: presenting.id, clientScopes, now: new Date(), ...request });
+    return { link, code, presenting: { ...presenting, scopes: clientScopes }, cc };
   }
 
   for (const fixture of fixtures) {

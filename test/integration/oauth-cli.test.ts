@@ -37,6 +37,17 @@ describe('clients CLI', () => {
     expect(await named('Bad CLI client')).toBe(0);
   });
 
+  it('when clients:create --resource-server and clients:update run, then the flag and the narrowed scope are stored and printed', async () => {
+    const rs = (await cli(['clients:create', '--name', 'RS', '--redirect-uri', 'https://rs.example/cb', '--resource-server', '--json'])).json();
+    expect(rs.resource_server).toBe(true);
+    const updated = await cli(['clients:update', '--client-id', rs.client_id, '--no-resource-server', '--scope', 'read', '--json']);
+    expect(updated.code).toBe(0);
+    expect(updated.json()).toMatchObject({ resource_server: false, scopes: ['read'], redirect_uris: ['https://rs.example/cb'] });
+    const pub = await cli(['clients:create', '--name', 'Public RS', '--redirect-uri', 'https://rs.example/cb', '--public', '--resource-server']);
+    expect(pub.code).toBe(2);
+    expect(pub.stderr).toContain('cannot be a resource server');
+  });
+
   it('when clients:rotate-secret and clients:delete run, then the new secret works and the client goes away', async () => {
     const created = (await cli(['clients:create', '--name', 'Rotating', '--redirect-uri', 'https://r.example/cb', '--json'])).json();
     const rotated = await cli(['clients:rotate-secret', '--client-id', created.client_id, '--json']);

@@ -95,6 +95,30 @@ describe('introspection (RFC 7662)', () => {
     expect((await introspect(victim.alexa, victim.tokens.refresh_token)).body).toMatchObject({ active: true, token_type: 'refresh_token' });
   });
 
+  it("when a confidential client that is not a resource server introspects another client's access token, then it learns nothing", async () => {
+    const victim = await linked();
+    const other = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
+    expect((await introspect(other, victim.tokens.access_token)).body).toEqual({ active: false });
+    // Its own tokens it may still introspect.
+    expect((await introspect(victim.alexa, victim.tokens.access_token)).body).toMatchObject({ active: true });
+  });
+
+  it('when a client marked as a resource server introspects any access token, then it is active with its details', async () => {
+    const victim = await linked();
+    const { client, clientSecret } = await ctx.services.clients.create({ name: 'Recipes API', redirectUris: ['https://api.example/unused'], isResourceServer: true });
+    const res = await request(ctx.app).post('/oauth/introspect').type('form').auth(client.clientId, clientSecret!).send({ token: victim.tokens.access_token });
+    expect(res.body).toMatchObject({ active: true, client_id: victim.alexa.client.clientId, sub: String(victim.user.id) });
+  });
+
+  it('when a public client asks to introspect, then 401 invalid_client, and it can never be made a resource server', async () => {
+    const victim = await linked();
+    const { client } = await ctx.services.clients.create({ name: 'Public', redirectUris: ['https://app.example/cb'], isPublic: true, isResourceServer: true });
+    expect(client.isResourceServer).toBe(false);
+    const res = await request(ctx.app).post('/oauth/introspect').type('form').send({ client_id: client.clientId, token: victim.tokens.access_token });
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(expect.objectContaining({ error: 'invalid_client' }));
+  });
+
   it('when the caller does not authenticate, then 401', async () => {
     const { tokens } = await linked();
     const res = await request(ctx.app).post('/oauth/introspect').type('form').send({ token: tokens.access_token });

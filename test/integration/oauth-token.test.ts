@@ -332,3 +332,44 @@ describe('client credentials edge cases', () => {
     expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="linkbridge", error="insufficient_scope", error_description="[^"]*", scope="write"$/);
   });
 });
+
+describe("a client's current configuration bounds the tokens it has", () => {
+  const writeApi = (token: string) => request(api()).post('/api/probe').set('Authorization', `Bearer ${token}`);
+
+  it('when an admin narrows a client to read, then its live access tokens lose write at once and every refresh mints read only', async () => {
+    const { alexa, tokens } = await linked();
+    expect((await writeApi(tokens.access_token)).status).toBe(200);
+    const row = (await ctx.services.clients.findByClientId(alexa.client.clientId))!;
+    await ctx.services.clients.update(row.id, { scopes: ['read'] });
+
+    const denied = await writeApi(tokens.access_token);
+    expect(denied.status).toBe(403);
+    expect(denied.headers['www-authenticate']).toContain('insufficient_scope');
+    expect((await callApi(tokens.access_token)).body.scope).toEqual(['read']);
+
+    const refreshed = await alexa.refresh(tokens.refresh_token);
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.scope).toBe('read');
+    expect((await writeApi(refreshed.body.access_token)).status).toBe(403);
+    const asked = await alexa.refresh(tokens.refresh_token, 'read write');
+    expect(asked.status).toBe(400);
+    expect(asked.body.error).toBe('invalid_scope');
+
+    const introspected = await request(ctx.app).post('/oauth/introspect').type('form').auth(alexa.client.clientId, alexa.client.clientSecret).send({ token: refreshed.body.access_token });
+    expect(introspected.body.scope).toBe('read');
+
+    // Given back, the scope the user consented to is usable again.
+    await ctx.services.clients.update(row.id, { scopes: ['read', 'write'] });
+    expect((await writeApi(tokens.access_token)).status).toBe(200);
+  });
+
+  it('when a code issued before the narrowing is redeemed, then its tokens carry only what the client still has', async () => {
+    const { alexa, code } = await codeInHand();
+    const row = (await ctx.services.clients.findByClientId(alexa.client.clientId))!;
+    await ctx.services.clients.update(row.id, { scopes: ['read'] });
+    const res = await alexa.exchange(code);
+    expect(res.status).toBe(200);
+    expect(res.body.scope).toBe('read');
+    expect((await writeApi(res.body.access_token)).status).toBe(403);
+  });
+});

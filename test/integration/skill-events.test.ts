@@ -2,6 +2,7 @@ import request from 'supertest';
 import { AlexaClient, AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { accountLinkedEvent, alexaUserId, skillDisabledEvent, skillEventEnvelope } from '../support/alexa-envelopes';
 import { browser, Browser, createTestContext, createUser, signInAs, TestContext } from '../support/context';
+import { grantParts } from '../support/grant-fixtures';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -159,6 +160,23 @@ describe('POST /alexa/skill-events: the envelope and the caller', () => {
       expect(res.headers['www-authenticate']).toMatch(/^Basic /);
     }
     expect((await grantRow(grantId)).alexa_user_id).toBeNull();
+  });
+
+  it("when a public client posts SkillDisabled with only its client_id, then 401 invalid_client and the user's link stays", async () => {
+    const user = await createUser(ctx);
+    const { client } = await ctx.services.clients.create({ name: 'Public skill', redirectUris: ['https://app.example/cb'], isPublic: true });
+    const grant = await ctx.knex.transaction((trx) => grantParts(ctx).grants.upsertLive(trx, user.id, client.id, ['read']));
+    const alexaUser = { userId: alexaUserId() };
+    await ctx.knex('oauth_grants').where({ id: grant.id }).update({ alexa_user_id: alexaUser.userId });
+    const attempts = [
+      request(ctx.app).post(PATH).auth(client.clientId, '').send(skillDisabledEvent(alexaUser)),
+      request(ctx.app).post(PATH).set('Authorization', `Basic ${Buffer.from(`${client.clientId}:`).toString('base64')}`).send(skillDisabledEvent(alexaUser)),
+    ];
+    for (const res of await Promise.all(attempts)) {
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('invalid_client');
+    }
+    expect((await grantRow(grant.id)).revoked_at).toBeNull();
   });
 
   it('when the body is not an Alexa event envelope, then 400 invalid_request naming what is wrong', async () => {

@@ -127,8 +127,8 @@ export class AlexaSimulator {
   }
 
   /** Refreshes with the given (or current) refresh token and keeps the new pair, as Alexa does. */
-  async refresh(refreshToken = this.tokens!.refresh_token) {
-    const res = await this.tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  async refresh(refreshToken = this.tokens!.refresh_token, scope?: string) {
+    const res = await this.tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, ...(scope ? { scope } : {}) });
     if (res.status === 200) this.tokens = res.body as TokenSet;
     return res;
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { AuthorizationCode, RefreshToken } from '../../src/oauth/domain';
 import { isLiveAccessToken } from '../../src/oauth/rules/access-token.rules';
 import { CodeContext, codeRules } from '../../src/oauth/rules/code.rules';
-import { RefreshContext, refreshTokenRules } from '../../src/oauth/rules/refresh-token.rules';
+import { issuedScope, RefreshContext, refreshTokenRules } from '../../src/oauth/rules/refresh-token.rules';
 import { firstViolation, sqlPredicate } from '../../src/oauth/rules/rule';
 
 const now = new Date('2026-12-01T12:00:00Z');
@@ -22,7 +22,7 @@ const token = (over: Partial<RefreshToken> = {}): RefreshToken => ({
   userDisabledAt: null,
   ...over,
 });
-const refreshCtx = (over: Partial<RefreshContext> = {}): RefreshContext => ({ clientId: 3, now, scope: null, graceSeconds: 300, rotate: false, ...over });
+const refreshCtx = (over: Partial<RefreshContext> = {}): RefreshContext => ({ clientId: 3, clientScopes: ['read', 'write'], now, scope: null, graceSeconds: 300, rotate: false, ...over });
 
 describe('refresh token rules', () => {
   const cases: Array<[string, Partial<RefreshToken>, Partial<RefreshContext>, string | undefined, string | undefined]> = [
@@ -35,6 +35,9 @@ describe('refresh token rules', () => {
     ['a token expiring later passes', { expiresAt: new Date(now.getTime() + 1000) }, {}, undefined, undefined],
     ['a wider scope is refused', { scope: ['read'] }, { scope: ['read', 'write'] }, 'covers the requested scope', 'invalid_scope'],
     ['a narrower scope passes', {}, { scope: ['read'] }, undefined, undefined],
+    ['a scope the client no longer has is refused when asked for', {}, { scope: ['write'], clientScopes: ['read'] }, 'allowed for the client now', 'invalid_scope'],
+    ['a token of a client narrowed to other scopes is refused', { scope: ['write'] }, { clientScopes: ['read'] }, 'allowed for the client now', 'invalid_grant'],
+    ['a token of a client narrowed to some of its scopes passes', {}, { clientScopes: ['read'] }, undefined, undefined],
     ['a token rotated within the window passes', { rotatedAt: ago(299) }, {}, undefined, undefined],
     ['a token rotated past the window is refused', { rotatedAt: ago(301) }, {}, 'within the grace window', 'invalid_grant'],
   ];
@@ -50,11 +53,18 @@ describe('refresh token rules', () => {
   });
 
   it('when the rules become SQL, then every rule is in the predicate with the statement placeholders', () => {
-    const sql = sqlPredicate(refreshTokenRules, { clientId: '$2', scope: '$3::text[]', graceSeconds: '$6' });
+    const sql = sqlPredicate(refreshTokenRules, { clientId: '$2', scope: '$3::text[]', graceSeconds: '$6', clientScopes: '$7::text[]' });
     expect(sql.split('\n AND ')).toHaveLength(refreshTokenRules.length);
     expect(sql).toContain('g.client_id = $2');
     expect(sql).toContain('$3::text[] <@ r.scope');
     expect(sql).toContain('make_interval(secs => $6)');
+    expect(sql).toContain('r.scope && $7::text[]');
+  });
+
+  it('when the client was narrowed, then what a refresh issues is the asked scope less what the client lost', () => {
+    expect(issuedScope(token(), refreshCtx({ clientScopes: ['read'] }))).toEqual(['read']);
+    expect(issuedScope(token(), refreshCtx({ scope: ['write'] }))).toEqual(['write']);
+    expect(issuedScope(token({ scope: ['read'] }), refreshCtx())).toEqual(['read']);
   });
 });
 
@@ -74,7 +84,7 @@ const code = (over: Partial<AuthorizationCode> = {}): AuthorizationCode => ({
   userDisabledAt: null,
   ...over,
 });
-const codeCtx = (over: Partial<CodeContext> = {}): CodeContext => ({ clientId: 3, now, redirectUri: 'https://app.example/cb', ...over });
+const codeCtx = (over: Partial<CodeContext> = {}): CodeContext => ({ clientId: 3, clientScopes: ['read', 'write'], now, redirectUri: 'https://app.example/cb', ...over });
 
 describe('authorization code rules', () => {
   const verifier = 'a'.repeat(43);
@@ -86,6 +96,7 @@ describe('authorization code rules', () => {
     ['an expired code is refused', { expiresAt: ago(1) }, {}, 'not expired'],
     ['a code of a revoked grant is refused', { grantRevokedAt: ago(1) }, {}, 'grant and user live'],
     ['a code of a disabled user is refused', { userDisabledAt: ago(1) }, {}, 'grant and user live'],
+    ['a code whose scopes the client no longer has is refused', {}, { clientScopes: ['write'] }, 'allowed for the client now'],
     ['another redirect URI is refused', {}, { redirectUri: 'https://app.example/other' }, 'same redirect URI'],
     ['a missing redirect URI that was in the request is refused', {}, { redirectUri: undefined }, 'same redirect URI'],
     ['a missing redirect URI that was not in the request passes', { redirectUriInRequest: false }, { redirectUri: undefined }, undefined],

@@ -1,6 +1,6 @@
 import { Request } from 'express';
 import { oauthErrors } from '../../lib/errors';
-import { OAuthClient } from '../domain';
+import { isPublicClient, OAuthClient } from '../domain';
 import { ClientService } from './client.service';
 
 export interface ClientCredentials {
@@ -67,10 +67,21 @@ export function extractClientCredentials(req: Request, body: Record<string, stri
   return { clientId: body.client_id, clientSecret: undefined };
 }
 
-/** Authenticates the calling client or throws 401 invalid_client (same answer for every failure). */
-export async function authenticateClient(req: Request, body: Record<string, string>, clients: ClientService): Promise<OAuthClient> {
+/**
+ * Authenticates the calling client or throws 401 invalid_client (same answer for every failure).
+ * `confidential`: the endpoint acts without a user's browser session on data beyond the caller's
+ * own tokens (introspection, skill events), so a public client, which proves nothing but a
+ * client_id anyone can read, is refused (security.md: public clients authenticate nothing).
+ */
+export async function authenticateClient(
+  req: Request,
+  body: Record<string, string>,
+  clients: ClientService,
+  opts: { confidential?: boolean } = {},
+): Promise<OAuthClient> {
   const creds = extractClientCredentials(req, body);
   const client = await clients.authenticate(creds.clientId, creds.clientSecret);
   if (!client) throw oauthErrors.invalidClient();
+  if (opts.confidential && isPublicClient(client)) throw oauthErrors.invalidClient('This endpoint needs a confidential client (a client secret).');
   return client;
 }

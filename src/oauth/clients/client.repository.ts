@@ -17,6 +17,7 @@ interface ClientRow {
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
   alexa_vendor_id: string | null;
+  is_resource_server: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -37,6 +38,7 @@ const toClient = (r: ClientRow): OAuthClient => ({
   accessTokenTtl: r.access_token_ttl,
   refreshTokenTtl: r.refresh_token_ttl,
   alexaVendorId: r.alexa_vendor_id,
+  isResourceServer: r.is_resource_server,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -55,6 +57,7 @@ function toRow(f: Partial<ClientFields>): Partial<ClientRow> {
   if (f.accessTokenTtl !== undefined) row.access_token_ttl = f.accessTokenTtl;
   if (f.refreshTokenTtl !== undefined) row.refresh_token_ttl = f.refreshTokenTtl;
   if (f.alexaVendorId !== undefined) row.alexa_vendor_id = f.alexaVendorId;
+  if (f.isResourceServer !== undefined) row.is_resource_server = f.isResourceServer;
   return row;
 }
 

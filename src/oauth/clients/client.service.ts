@@ -46,6 +46,7 @@ export const clientInputSchema = z.object({
   accessTokenTtl: ttl(360).default(null),
   refreshTokenTtl: ttl(0).default(null),
   alexaVendorId: z.string().nullable().default(null),
+  isResourceServer: z.boolean().default(false),
 });
 
 export type ClientInput = z.input<typeof clientInputSchema>;
@@ -62,6 +63,7 @@ function asInput(c: OAuthClient): ClientInput {
     accessTokenTtl: c.accessTokenTtl,
     refreshTokenTtl: c.refreshTokenTtl,
     alexaVendorId: c.alexaVendorId,
+    isResourceServer: c.isResourceServer,
   };
 }
 
@@ -156,6 +158,8 @@ export class ClientService {
       accessTokenTtl: data.accessTokenTtl,
       refreshTokenTtl: data.refreshTokenTtl,
       alexaVendorId: data.alexaVendorId,
+      // A public client authenticates nothing, so it can never be trusted to introspect (security.md).
+      isResourceServer: data.isResourceServer && !data.isPublic,
     };
   }
 

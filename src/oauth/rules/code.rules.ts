@@ -7,6 +7,8 @@ import { Rule } from './rule';
 /** The token request a code is redeemed with. */
 export interface CodeContext {
   clientId: number;
+  /** The client's scopes now (a code issued before a narrowing yields only what is left). */
+  clientScopes: string[];
   now: Date;
   redirectUri?: string;
   codeVerifier?: string;
@@ -45,6 +47,11 @@ export const codeChecks: readonly CodeRule[] = [
     sql: () => 'g.revoked_at IS NULL AND u.disabled_at IS NULL',
   },
   {
+    name: 'allowed for the client now',
+    check: (code, c) =>
+      code.scope.some((s) => c.clientScopes.includes(s)) ? undefined : { error: oauthErrors.invalidGrant('This app may no longer use any scope of this authorization.') },
+  },
+  {
     // §4.1.3: required when the authorization request had one, and then identical.
     name: 'same redirect URI',
     check: (code, c) =>
@@ -67,5 +74,9 @@ export const codeChecks: readonly CodeRule[] = [
     },
   },
 ];
+
+/** What a redeemed code issues: its scope, less what the client no longer has. */
+export const codeIssuedScope = (code: Pick<AuthorizationCode, 'scope'>, c: Pick<CodeContext, 'clientScopes'>): string[] =>
+  code.scope.filter((s) => c.clientScopes.includes(s));
 
 export const codeRules: readonly CodeRule[] = [...codeGuards, ...codeChecks];

@@ -8,6 +8,8 @@ export interface RefreshContext {
   now: Date;
   /** Requested narrower scope; null: the token's own scope. */
   scope: string[] | null;
+  /** The client's scopes now: a token never carries one its client no longer has. */
+  clientScopes: string[];
   graceSeconds: number;
   /** The client's policy now: under rotation a reuse after the grace window revokes the grant. */
   rotate: boolean;
@@ -17,6 +19,7 @@ export interface RefreshContext {
 export interface RefreshPlaceholders {
   clientId: string;
   scope: string;
+  clientScopes: string;
   graceSeconds: string;
 }
 
@@ -27,6 +30,10 @@ type RefreshRule = Rule<RefreshToken, RefreshContext, RefreshPlaceholders>;
  * the error. The fast path runs these as one SQL WHERE clause; the locked path, introspection and
  * revocation run them as functions.
  */
+/** What a refresh issues: the requested (or the token's) scope, less what the client no longer has. */
+export const issuedScope = (rt: Pick<RefreshToken, 'scope'>, c: Pick<RefreshContext, 'scope' | 'clientScopes'>): string[] =>
+  (c.scope ?? rt.scope).filter((s) => rt.scope.includes(s) && c.clientScopes.includes(s));
+
 export const refreshTokenRules: readonly RefreshRule[] = [
   {
     name: 'issued to the client',
@@ -51,6 +58,18 @@ export const refreshTokenRules: readonly RefreshRule[] = [
       return wider.length ? { error: oauthErrors.invalidScope(`The refresh token does not cover: ${wider.join(' ')}.`) } : undefined;
     },
     sql: (p) => `(${p.scope} IS NULL OR ${p.scope} <@ r.scope)`,
+  },
+  {
+    // The client's configuration bounds every token it has (security.md): a scope taken from the
+    // client since is dropped from what the refresh issues; asking for it is invalid_scope, and a
+    // token left with none of its scopes is refused.
+    name: 'allowed for the client now',
+    check: (rt, c) => {
+      const notAllowed = (c.scope ?? []).filter((s) => !c.clientScopes.includes(s));
+      if (notAllowed.length) return { error: oauthErrors.invalidScope(`This app may no longer use: ${notAllowed.join(' ')}.`) };
+      return rt.scope.some((s) => c.clientScopes.includes(s)) ? undefined : { error: oauthErrors.invalidGrant('This app may no longer use any scope of this authorization.') };
+    },
+    sql: (p) => `(${p.scope} IS NULL OR ${p.scope} <@ ${p.clientScopes}) AND r.scope && ${p.clientScopes}`,
   },
   {
     // A rotated token keeps working for the grace window (a lost response, two refreshes at once).

@@ -5,7 +5,10 @@ import { sqlPredicate } from '../rules/rule';
 import { HotQueries } from './hot-queries';
 import { NewAccessToken } from './with-grant';
 
-const LIVE = `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.scope, t.expires_at, u.email, u.name
+// The token's scope, less what its client no longer has: the client's configuration bounds every
+// token it has (a cached entry goes when the client changes).
+const LIVE = `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.expires_at, u.email, u.name,
+         ARRAY(SELECT s FROM unnest(t.scope) WITH ORDINALITY AS x(s, i) WHERE s = ANY(c.scopes) ORDER BY i) AS scope
     FROM oauth_access_tokens t
     JOIN oauth_grants g ON g.id = t.grant_id
     JOIN oauth_clients c ON c.id = g.client_id

@@ -71,25 +71,25 @@ export class CodeRepository {
    * Consumes a code and issues its token pair in one statement (one round trip, atomic), if the
    * code is still redeemable. Returns false otherwise: the caller then takes the locked path.
    */
-  async redeemInOneStatement(p: { codeId: number; refresh: NewRefreshToken; access: NewAccessToken }): Promise<boolean> {
+  async redeemInOneStatement(p: { codeId: number; scope: string[]; refresh: NewRefreshToken; access: NewAccessToken }): Promise<boolean> {
     const rows = await this.hot.query(
       'lb_redeem_code',
       `WITH c AS (
          UPDATE oauth_authorization_codes c SET consumed_at = now()
            FROM oauth_grants g JOIN users u ON u.id = g.user_id
           WHERE c.id = $1 AND g.id = c.grant_id AND ${REDEEMABLE}
-          RETURNING c.id, c.grant_id, c.scope
+          RETURNING c.id, c.grant_id
        ), nrt AS (
          INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
-         SELECT $2, c.grant_id, c.id, c.scope, $3::timestamptz FROM c
+         SELECT $2, c.grant_id, c.id, $6::text[], $3::timestamptz FROM c
          RETURNING id
        ), nat AS (
          INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
-         SELECT $4, c.grant_id, nrt.id, c.id, c.scope, $5 FROM c, nrt
+         SELECT $4, c.grant_id, nrt.id, c.id, $6::text[], $5 FROM c, nrt
          RETURNING id
        )
        SELECT nat.id FROM nat`,
-      [p.codeId, p.refresh.tokenHash, p.refresh.expiresAt, p.access.tokenHash, p.access.expiresAt],
+      [p.codeId, p.refresh.tokenHash, p.refresh.expiresAt, p.access.tokenHash, p.access.expiresAt, p.scope],
     );
     return rows.length === 1;
   }

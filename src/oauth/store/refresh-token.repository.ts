@@ -20,15 +20,18 @@ const toRefresh = (r: Record<string, unknown>): RefreshToken => ({
 });
 
 // $1 refresh hash, $2 client, $3 requested scope (NULL: all), $4 access hash, $5 access expiry,
-// $6 grace seconds; under rotation $7 new refresh hash, $8 its expiry. Every refresh rule in SQL.
-const USABLE = `r.token_hash = $1 AND ${sqlPredicate(refreshTokenRules, { clientId: '$2', scope: '$3::text[]', graceSeconds: '$6' })}`;
+// $6 grace seconds, $7 the client's scopes now; under rotation $8 new refresh hash, $9 its expiry.
+// Every refresh rule in SQL.
+const USABLE = `r.token_hash = $1 AND ${sqlPredicate(refreshTokenRules, { clientId: '$2', scope: '$3::text[]', graceSeconds: '$6', clientScopes: '$7::text[]' })}`;
+// issuedScope() in SQL: the requested (or the token's) scope, less what the client no longer has.
+const ISSUED_SCOPE = `ARRAY(SELECT s FROM unnest(COALESCE($3::text[], rt.scope)) WITH ORDINALITY AS x(s, i) WHERE s = ANY($7::text[]) ORDER BY i)`;
 const FROM = 'FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id';
 
 const KEEP = `WITH rt AS (
     SELECT r.id, r.grant_id, r.authorization_code_id, r.scope, r.expires_at, g.user_id ${FROM} WHERE ${USABLE}
   ), nat AS (
     INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
-    SELECT $4, rt.grant_id, rt.id, rt.authorization_code_id, COALESCE($3::text[], rt.scope), $5 FROM rt
+    SELECT $4, rt.grant_id, rt.id, rt.authorization_code_id, ${ISSUED_SCOPE}, $5 FROM rt
     RETURNING scope
   )
   SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`;
@@ -38,11 +41,11 @@ const ROTATE = `WITH rt AS (
      FOR UPDATE OF r
   ), nrt AS (
     INSERT INTO oauth_refresh_tokens (token_hash, grant_id, authorization_code_id, scope, expires_at)
-    SELECT $7, rt.grant_id, rt.authorization_code_id, rt.scope, $8::timestamptz FROM rt
+    SELECT $8, rt.grant_id, rt.authorization_code_id, rt.scope, $9::timestamptz FROM rt
     RETURNING id, expires_at
   ), nat AS (
     INSERT INTO oauth_access_tokens (token_hash, grant_id, refresh_token_id, authorization_code_id, scope, expires_at)
-    SELECT $4, rt.grant_id, nrt.id, rt.authorization_code_id, COALESCE($3::text[], rt.scope), $5 FROM rt, nrt
+    SELECT $4, rt.grant_id, nrt.id, rt.authorization_code_id, ${ISSUED_SCOPE}, $5 FROM rt, nrt
     RETURNING scope
   ), rotated AS (
     UPDATE oauth_refresh_tokens o SET rotated_at = now(), replaced_by_id = nrt.id
@@ -57,6 +60,7 @@ export interface FastRefresh {
   clientId: number;
   scope: string[] | null;
   graceSeconds: number;
+  clientScopes: string[];
   access: { tokenHash: string; expiresAt: Date };
   /** Under rotation: the successor refresh token. */
   rotate?: { tokenHash: string; expiresAt: Date | null };
@@ -98,7 +102,7 @@ export class RefreshTokenRepository {
    */
   async refreshInOneStatement(p: FastRefresh): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null } | undefined> {
     type Row = { user_id: number; grant_id: number; scope: string[]; refresh_expires_at: Date | null };
-    const values = [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.graceSeconds];
+    const values = [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.graceSeconds, p.clientScopes];
     const rows = p.rotate
       ? await this.hot.query<Row>('lb_refresh_rotate', ROTATE, [...values, p.rotate.tokenHash, p.rotate.expiresAt])
       : await this.hot.query<Row>('lb_refresh_keep', KEEP, values);

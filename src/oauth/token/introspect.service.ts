@@ -1,6 +1,6 @@
 import { sha256, TOKEN_PREFIX } from '../../lib/crypto';
 import { OAuthClient } from '../domain';
-import { refreshTokenRules } from '../rules/refresh-token.rules';
+import { issuedScope, refreshTokenRules } from '../rules/refresh-token.rules';
 import { firstViolation } from '../rules/rule';
 import { AccessTokenRepository } from '../store/access-token.repository';
 import { RefreshTokenRepository } from '../store/refresh-token.repository';
@@ -8,9 +8,10 @@ import { RefreshTokenRepository } from '../store/refresh-token.repository';
 const INACTIVE = Object.freeze({ active: false });
 
 /**
- * RFC 7662. Access tokens may be introspected by any confidential client (resource servers);
- * refresh tokens only by the client they were issued to, by the same rules the refresh grant
- * applies. Anything not valid is {"active": false} and nothing more.
+ * RFC 7662. A client marked as a resource server may introspect any access token; any other
+ * (confidential) client only its own, so it learns nothing of other clients' users (§4). Refresh
+ * tokens only by the client they were issued to, by the same rules the refresh grant applies.
+ * Anything not valid, or not the caller's to know, is {"active": false} and nothing more.
  */
 export class IntrospectService {
   constructor(
@@ -23,7 +24,7 @@ export class IntrospectService {
     const hash = sha256(token);
     if (token.startsWith(TOKEN_PREFIX.accessToken)) {
       const info = await this.accessTokens.findLive(hash);
-      if (!info) return INACTIVE;
+      if (!info || (!client.isResourceServer && info.clientId !== client.clientId)) return INACTIVE;
       return {
         active: true,
         scope: info.scope.join(' '),
@@ -36,11 +37,11 @@ export class IntrospectService {
     }
     if (token.startsWith(TOKEN_PREFIX.refreshToken)) {
       const rt = await this.refreshTokens.find(hash);
-      const ctx = { clientId: client.id, now: new Date(), scope: null, graceSeconds: this.settings.refreshGraceSeconds, rotate: false };
+      const ctx = { clientId: client.id, clientScopes: client.scopes, now: new Date(), scope: null, graceSeconds: this.settings.refreshGraceSeconds, rotate: false };
       if (!rt || firstViolation(refreshTokenRules, rt, ctx)) return INACTIVE;
       return {
         active: true,
-        scope: rt.scope.join(' '),
+        scope: issuedScope(rt, ctx).join(' '),
         client_id: client.clientId,
         sub: String(rt.userId),
         token_type: 'refresh_token',

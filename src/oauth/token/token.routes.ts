@@ -52,8 +52,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
 
   router.post('/oauth/introspect', formOnly, ...form, async (req, res) => {
     const body = flatBody(req);
-    const client = await authenticateClient(req, body, deps.clients);
-    if (client.secretHash === null) throw oauthErrors.invalidClient('Introspection needs a confidential client.');
+    const client = await authenticateClient(req, body, deps.clients, { confidential: true });
     if (!body.token) throw oauthErrors.invalidRequest('The token parameter is missing.');
     res.status(200).json(await deps.introspect.introspect(client, body.token));
   });

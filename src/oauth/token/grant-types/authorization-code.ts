@@ -2,7 +2,7 @@ import { oauthErrors } from '../../../lib/errors';
 import { sha256, TOKEN_PREFIX } from '../../../lib/crypto';
 import { IssuedTokens, OAuthClient } from '../../domain';
 import { UnitOfWork } from '../../revocation/unit-of-work';
-import { CodeContext, codeChecks, codeGuards, codeRules } from '../../rules/code.rules';
+import { CodeContext, codeChecks, codeGuards, codeIssuedScope, codeRules } from '../../rules/code.rules';
 import { firstViolation } from '../../rules/rule';
 import { CodeRepository } from '../../store/code.repository';
 import { TokenIssuer } from '../token-issuer';
@@ -31,7 +31,7 @@ export class AuthorizationCodeGrant implements GrantHandler {
     if (params.code_verifier !== undefined && !PKCE_VERIFIER.test(params.code_verifier)) {
       throw oauthErrors.invalidRequest('The code_verifier is malformed (RFC 7636 §4.1).');
     }
-    const ctx = (): CodeContext => ({ clientId: client.id, now: new Date(), redirectUri: params.redirect_uri, codeVerifier: params.code_verifier });
+    const ctx = (): CodeContext => ({ clientId: client.id, clientScopes: client.scopes, now: new Date(), redirectUri: params.redirect_uri, codeVerifier: params.code_verifier });
     return (await this.inOneStatement(client, params.code, ctx())) ?? this.inLockedTransaction(client, params.code, ctx);
   }
 
@@ -40,12 +40,14 @@ export class AuthorizationCodeGrant implements GrantHandler {
     const code = await this.codes.find(sha256(presented));
     if (!code || firstViolation(codeRules, code, ctx)) return undefined;
     const v = this.issuer.newValues(client, true);
+    const scope = codeIssuedScope(code, ctx);
     const redeemed = await this.codes.redeemInOneStatement({
       codeId: code.id,
-      refresh: { tokenHash: sha256(v.refreshToken!), grantId: code.grantId, authorizationCodeId: code.id, scope: code.scope, expiresAt: v.refreshTokenExpiresAt },
-      access: { tokenHash: sha256(v.accessToken), grantId: code.grantId, refreshTokenId: null, authorizationCodeId: code.id, scope: code.scope, expiresAt: v.accessTokenExpiresAt },
+      scope,
+      refresh: { tokenHash: sha256(v.refreshToken!), grantId: code.grantId, authorizationCodeId: code.id, scope, expiresAt: v.refreshTokenExpiresAt },
+      access: { tokenHash: sha256(v.accessToken), grantId: code.grantId, refreshTokenId: null, authorizationCodeId: code.id, scope, expiresAt: v.accessTokenExpiresAt },
     });
-    return redeemed ? { ...v, scope: code.scope, userId: code.userId, grantId: code.grantId } : undefined;
+    return redeemed ? { ...v, scope, userId: code.userId, grantId: code.grantId } : undefined;
   }
 
   /** The code's row locked: guards, then the code is spent whatever the checks say, then checks. */
@@ -62,9 +64,10 @@ export class AuthorizationCodeGrant implements GrantHandler {
         return refused.error;
       }
       await this.codes.consume(tx.trx, code.id);
-      const failed = firstViolation(codeChecks, code, ctx());
+      const c = ctx();
+      const failed = firstViolation(codeChecks, code, c);
       if (failed) return failed.error;
-      return this.issuer.pair(tx.trx, client, { grantId: code.grantId, userId: code.userId, scope: code.scope, authorizationCodeId: code.id });
+      return this.issuer.pair(tx.trx, client, { grantId: code.grantId, userId: code.userId, scope: codeIssuedScope(code, c), authorizationCodeId: code.id });
     });
   }
 }

@@ -3,7 +3,7 @@ import { sha256, TOKEN_PREFIX } from '../../../lib/crypto';
 import { IssuedTokens, OAuthClient } from '../../domain';
 import { GrantService } from '../../grants/grant.service';
 import { UnitOfWork } from '../../revocation/unit-of-work';
-import { RefreshContext, refreshTokenRules } from '../../rules/refresh-token.rules';
+import { issuedScope, RefreshContext, refreshTokenRules } from '../../rules/refresh-token.rules';
 import { firstViolation } from '../../rules/rule';
 import { parseScopeString, sortScopes } from '../../scopes';
 import { RefreshTokenRepository } from '../../store/refresh-token.repository';
@@ -37,6 +37,7 @@ export class RefreshTokenGrant implements GrantHandler {
       clientId: client.id,
       now: new Date(),
       scope: requested.length ? sortScopes(requested) : null,
+      clientScopes: client.scopes,
       graceSeconds: this.issuer.settings.refreshGraceSeconds,
       rotate: client.refreshRotation === 'rotate',
     });
@@ -51,6 +52,7 @@ export class RefreshTokenGrant implements GrantHandler {
       clientId: ctx.clientId,
       scope: ctx.scope,
       graceSeconds: ctx.graceSeconds,
+      clientScopes: ctx.clientScopes,
       access: { tokenHash: sha256(next.accessToken), expiresAt: next.accessTokenExpiresAt },
       rotate: ctx.rotate ? { tokenHash: sha256(next.refreshToken!), expiresAt: next.refreshTokenExpiresAt } : undefined,
     });
@@ -69,7 +71,7 @@ export class RefreshTokenGrant implements GrantHandler {
         if (refused.consequence === 'revoke-grant') await this.grants.revoke(tx, { id: rt.grantId });
         return refused.error;
       }
-      const scope = c.scope ? rt.scope.filter((s) => c.scope!.includes(s)) : rt.scope;
+      const scope = issuedScope(rt, c);
       const g = { grantId: rt.grantId, userId: rt.userId, scope, authorizationCodeId: rt.authorizationCodeId };
       if (!c.rotate) {
         const access = await this.issuer.access(tx.trx, client, g, rt.id);
