@@ -113,6 +113,8 @@ export interface IssuedTokens {
 /** A validated authorization request waiting for the user's decision (kept on the server). */
 export interface PendingAuthorization {
   responseType: 'code' | 'token';
+  /** How the answer goes back (OAuth 2.0 Multiple Response Types §2); absent in older stored requests. */
+  responseMode?: 'query' | 'fragment';
   redirectUri: string;
   redirectUriInRequest: boolean;
   scope: string[];

@@ -266,3 +266,62 @@ describe('implicit grant and out-of-band codes', () => {
     expect(token.body.access_token).toMatch(/^lb_at_/);
   });
 });
+
+describe('response_mode: every advertised mode is honoured, any other is refused', () => {
+  const decideAllow = async (page: { text: string }) =>
+    agent.post('/oauth/authorize').type('form').send({ _csrf: csrfFrom(page.text), transaction_id: /name="transaction_id" value="([^"]+)"/.exec(page.text)![1], decision: 'allow' });
+
+  it('when a code is asked with response_mode=fragment, then the code and state come back in the fragment, not the query', async () => {
+    const { client } = await simpleClient();
+    const page = await authorize({ client_id: client.clientId, response_type: 'code', response_mode: 'fragment', state: 'a+b=c' });
+    expect(page.status).toBe(200);
+    const res = await decideAllow(page);
+    expect(res.status).toBe(302);
+    const url = new URL(res.headers.location);
+    expect(url.search).toBe('');
+    const f = new URLSearchParams(url.hash.slice(1));
+    expect(f.get('code')).toMatch(/^lb_ac_/);
+    expect(f.get('state')).toBe('a+b=c');
+  });
+
+  it('when a code is asked with response_mode=query, then it comes in the query as by default', async () => {
+    const { client } = await simpleClient();
+    const res = await decideAllow(await authorize({ client_id: client.clientId, response_type: 'code', response_mode: 'query', state: 's' }));
+    const url = new URL(res.headers.location);
+    expect(url.hash).toBe('');
+    expect(url.searchParams.get('code')).toMatch(/^lb_ac_/);
+  });
+
+  it('when an error follows a request with response_mode=fragment, then it comes back in the fragment', async () => {
+    const { client } = await simpleClient();
+    const res = await authorize({ client_id: client.clientId, response_type: 'code', response_mode: 'fragment', scope: 'admin', state: 's' });
+    expect(res.status).toBe(302);
+    const url = new URL(res.headers.location);
+    expect(url.search).toBe('');
+    expect(new URLSearchParams(url.hash.slice(1)).get('error')).toBe('invalid_scope');
+  });
+
+  it.each(['form_post', 'query.jwt', 'jwt', 'web_message'])('when response_mode=%s is asked, then invalid_request in the query and no code', async (mode) => {
+    const { client } = await simpleClient();
+    const res = await authorize({ client_id: client.clientId, response_type: 'code', response_mode: mode, state: 's' });
+    expect(res.status).toBe(302);
+    const url = new URL(res.headers.location);
+    expect(url.searchParams.get('error')).toBe('invalid_request');
+    expect(url.searchParams.get('state')).toBe('s');
+    expect(await codeCount(client.clientId)).toBe(0);
+  });
+
+  it('when a token is asked with response_mode=query, then invalid_request in the fragment (a token never goes in a query)', async () => {
+    const { client } = await simpleClient({ allowImplicit: true });
+    const res = await authorize({ client_id: client.clientId, response_type: 'token', response_mode: 'query', state: 's' });
+    expect(res.status).toBe(302);
+    const url = new URL(res.headers.location);
+    expect(url.search).toBe('');
+    expect(new URLSearchParams(url.hash.slice(1)).get('error')).toBe('invalid_request');
+  });
+
+  it('when the metadata is read, then it advertises exactly the modes honoured', async () => {
+    const res = await request(ctx.app).get('/.well-known/oauth-authorization-server');
+    expect(res.body.response_modes_supported).toEqual(['query', 'fragment']);
+  });
+});

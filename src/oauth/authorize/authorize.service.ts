@@ -27,7 +27,20 @@ function singleParam(query: Record<string, unknown>, name: string): string | und
   return v === '' ? undefined : v;
 }
 
-const modeOf = (request: Pick<PendingAuthorization, 'responseType'>): ResponseMode => (request.responseType === 'token' ? 'fragment' : 'query');
+/** The default mode of a response type: query for code, fragment for token (Multiple Response Types §2.1, §3). */
+const defaultMode = (responseType: unknown): ResponseMode => (responseType === 'token' ? 'fragment' : 'query');
+const modeOf = (request: Pick<PendingAuthorization, 'responseType' | 'responseMode'>): ResponseMode => request.responseMode ?? defaultMode(request.responseType);
+
+/**
+ * The response_mode asked for, if we honour it for the response type: query or fragment for a
+ * code, fragment only for a token (a token must never be put in a query, §3.0 of Multiple
+ * Response Types). Exactly the modes the metadata advertises.
+ */
+function requestedMode(query: Record<string, unknown>): ResponseMode | undefined {
+  const mode = query.response_mode;
+  if (mode === 'fragment' || (mode === 'query' && query.response_type !== 'token')) return mode;
+  return undefined;
+}
 
 /** Errors after client and redirect URI are proven go back to the client (never for the OOB URI). */
 function redirecting(redirectUri: string, state: string | undefined, mode: ResponseMode) {
@@ -69,7 +82,7 @@ export class AuthorizeService {
     // 3. Proven: from here on errors go back to the client.
     const rawState = query.state;
     const state = typeof rawState === 'string' && rawState !== '' && rawState.length <= MAX_STATE_LENGTH ? rawState : undefined;
-    const fail = redirecting(redirectUri, state, query.response_type === 'token' ? 'fragment' : 'query');
+    const fail = redirecting(redirectUri, state, requestedMode(query) ?? defaultMode(query.response_type));
     const request = this.parseRequest(query, client, redirectUri, requestedUri !== undefined, state, fail);
     const refused = firstFailedCheck(client, request);
     if (refused) fail(refused);
@@ -95,6 +108,11 @@ export class AuthorizeService {
     if (!responseType) return fail(oauthErrors.invalidRequest('The response_type parameter is missing.'));
     if (responseType !== 'code' && responseType !== 'token') return fail(oauthErrors.unsupportedResponseType('Only response_type=code (and token for apps allowed to) is supported.'));
     if (responseType === 'token' && redirectUri === OOB_REDIRECT_URI) throw oauthErrors.invalidRequest('The implicit grant cannot use the out-of-band redirect URI.');
+    const modeParam = single('response_mode');
+    const responseMode = requestedMode(query);
+    if (modeParam !== undefined && !responseMode) {
+      fail(oauthErrors.invalidRequest(`response_mode=${modeParam.slice(0, 40)} is not supported${responseType === 'token' ? ' for response_type=token (use fragment)' : ' (use query or fragment)'}.`));
+    }
 
     const scopeParam = single('scope');
     const scope = scopeParam === undefined ? client.scopes : parseScopeString(scopeParam); // omitted: the client's own
@@ -110,6 +128,7 @@ export class AuthorizeService {
     }
     return {
       responseType,
+      responseMode: responseMode ?? defaultMode(responseType),
       redirectUri,
       redirectUriInRequest,
       scope: sortScopes(scope),
@@ -166,6 +185,6 @@ export class AuthorizeService {
       codeChallengeMethod: request.codeChallengeMethod ?? null,
     });
     if (request.redirectUri === OOB_REDIRECT_URI) return { kind: 'oob', code, clientName: client.name };
-    return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, state: request.state }, 'query') };
+    return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, state: request.state }, modeOf(request)) };
   }
 }
