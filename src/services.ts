@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { Knex } from 'knex';
 import { SkillEventService } from './alexa/skill-events.service';
 import { AccountService } from './auth/account.service';
@@ -62,7 +63,10 @@ export function createServices(config: Config, knex: Knex) {
 
   const grants = new GrantService(store.grants, uow);
   const clients = new ClientService(store.clients, clientCache, uow);
-  const issuer = new TokenIssuer(store.codes, store.accessTokens, store.refreshTokens, config.tokens);
+  // Rotated refresh tokens' successors are derived with a key from the server's secret (a process
+  // without one, such as a CLI run with nothing configured, never refreshes: a random key will do).
+  const successorKey = config.sessionSecret ? createHmac('sha256', config.sessionSecret).update('linkbridge refresh-token successor').digest() : randomBytes(32);
+  const issuer = new TokenIssuer(store.codes, store.accessTokens, store.refreshTokens, config.tokens, successorKey);
   const hasher = new PasswordHasher(config.password);
 
   return {
@@ -80,7 +84,7 @@ export function createServices(config: Config, knex: Knex) {
     skillEvents: new SkillEventService(store.accessTokens, grants),
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
-    cleanup: new CleanupService(store, grants, config.throttle.windowSeconds),
+    cleanup: new CleanupService(store, grants, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
     hasher,
     revocations,
     tokenCache,

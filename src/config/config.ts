@@ -46,6 +46,7 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: intFromEnv(3600, 360, 30 * 24 * 3600),
   REFRESH_TOKEN_TTL_SECONDS: intFromEnv(0, 0, 10 * 365 * 24 * 3600),
   REFRESH_GRACE_SECONDS: intFromEnv(300, 0, 24 * 3600),
+  REFRESH_REUSE_DETECTION_DAYS: intFromEnv(30, 1, 3650),
   ARGON2_MEMORY_KIB: intFromEnv(19456, 8192, 1048576),
   ARGON2_TIME_COST: intFromEnv(2, 1, 20),
   ARGON2_PARALLELISM: intFromEnv(1, 1, 16),
@@ -85,6 +86,8 @@ export interface Config {
     /** 0 means refresh tokens do not expire until revoked. */
     readonly refreshTokenTtlSeconds: number;
     readonly refreshGraceSeconds: number;
+    /** How long tokens:cleanup keeps rotated refresh tokens of live links, so their reuse still revokes. */
+    readonly refreshReuseDetectionDays: number;
   };
   readonly password: {
     readonly memoryCost: number;
@@ -161,6 +164,7 @@ export function loadConfig(env: Env): Config {
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       refreshGraceSeconds: e.REFRESH_GRACE_SECONDS,
+      refreshReuseDetectionDays: e.REFRESH_REUSE_DETECTION_DAYS,
     }),
     password: Object.freeze({
       memoryCost: e.ARGON2_MEMORY_KIB,

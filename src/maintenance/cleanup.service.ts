@@ -29,7 +29,7 @@ export class CleanupService {
       sessions: { deleteExpired(now: Date): Promise<number> };
     },
     private readonly grants: GrantService,
-    private readonly throttleWindowSeconds: number,
+    private readonly settings: { throttleWindowSeconds: number; refreshReuseDetectionDays: number },
   ) {}
 
   async run(now = new Date()): Promise<CleanupResult> {
@@ -37,11 +37,11 @@ export class CleanupService {
     return {
       codes: await s.codes.deleteExpired(now),
       access_tokens: await s.accessTokens.deleteDead(now),
-      refresh_tokens: await s.refreshTokens.deleteDead(now),
+      refresh_tokens: await s.refreshTokens.deleteDead(now, this.settings.refreshReuseDetectionDays),
       revoked_links: await this.grants.deleteRevokedBefore(new Date(now.getTime() - REVOKED_LINKS_KEPT_DAYS * 24 * 3600 * 1000)),
       consent_requests: await s.consents.deleteExpired(),
       sessions: await s.sessions.deleteExpired(now),
-      login_throttles: await s.throttles.deleteExpired(this.throttleWindowSeconds),
+      login_throttles: await s.throttles.deleteExpired(this.settings.throttleWindowSeconds),
     };
   }
 }

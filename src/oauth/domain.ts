@@ -80,6 +80,8 @@ export interface RefreshToken {
   scope: string[];
   expiresAt: Date | null;
   rotatedAt: Date | null;
+  /** The successor issued when it was rotated. */
+  replacedById: number | null;
   revokedAt: Date | null;
   grantRevokedAt: Date | null;
   userDisabledAt: Date | null;

@@ -51,7 +51,7 @@ describe('refresh token rules: the one-statement path and the locked path agree'
   interface Fixture {
     name: string;
     /** Changes the state after the pair was issued. */
-    arrange?: (f: { refreshHash: string; grantId: number; userId: number }) => Promise<unknown>;
+    arrange?: (f: { refreshHash: string; grantId: number; userId: number; rotateOnce: () => Promise<unknown> }) => Promise<unknown>;
     otherClient?: boolean;
     scope?: string[];
     /** The client's scopes now (narrowed since the link). */
@@ -73,10 +73,19 @@ describe('refresh token rules: the one-statement path and the locked path agree'
     { name: 'a token of a client narrowed to read', clientScopes: ['read'] },
     { name: 'a request for a scope the client lost', clientScopes: ['read'], scope: ['write'], error: 'invalid_scope' },
     { name: 'a token whose every scope the client lost', arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ scope: ['write'] }), clientScopes: ['read'], error: 'invalid_grant' },
-    { name: 'a token rotated within the grace window', arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ rotated_at: past(10) }) },
+    {
+      name: 'a token already refreshed once (a retry)',
+      arrange: async (f) => {
+        await f.rotateOnce();
+        await ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ rotated_at: past(10) });
+      },
+    },
     {
       name: 'a token rotated past the grace window',
-      arrange: (f) => ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ rotated_at: past(3600) }),
+      arrange: async (f) => {
+        await f.rotateOnce();
+        await ctx.knex('oauth_refresh_tokens').where({ token_hash: f.refreshHash }).update({ rotated_at: past(3600) });
+      },
       error: 'invalid_grant',
       grantRevokedAfter: ['rotate'],
     },
@@ -85,7 +94,8 @@ describe('refresh token rules: the one-statement path and the locked path agree'
   async function arranged(fixture: Fixture, rotation: RefreshRotation) {
     const link = await freshLink(ctx, { rotation });
     const issued = await ctx.knex.transaction((trx) => link.issuer.pair(trx, link.client, { grantId: link.grant.id, userId: link.user.id, scope: link.scope, authorizationCodeId: null }));
-    await fixture.arrange?.({ refreshHash: sha256(issued.refreshToken!), grantId: link.grant.id, userId: link.user.id });
+    const rotateOnce = () => link.refreshGrant.handle(link.client, { refresh_token: issued.refreshToken! });
+    await fixture.arrange?.({ refreshHash: sha256(issued.refreshToken!), grantId: link.grant.id, userId: link.user.id, rotateOnce });
     const presenting = fixture.otherClient ? (await ctx.services.clients.create({ name: 'Other', redirectUris: ['https://other.example/cb'], refreshRotation: rotation })).client : link.client;
     const clientScopes = fixture.clientScopes ?? presenting.scopes;
     const rc = (): RefreshContext => ({ clientId: presenting.id, clientScopes, now: new Date(), scope: fixture.scope ?? null, graceSeconds: ctx.config.tokens.refreshGraceSeconds, rotate: rotation === 'rotate' });

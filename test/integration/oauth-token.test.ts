@@ -373,3 +373,63 @@ describe("a client's current configuration bounds the tokens it has", () => {
     expect((await writeApi(res.body.access_token)).status).toBe(403);
   });
 });
+
+describe('rotation: one grant has one live refresh chain', () => {
+  const liveHeads = (grantId: number) =>
+    ctx.knex('oauth_refresh_tokens').where({ grant_id: grantId }).whereNull('revoked_at').whereNull('rotated_at').count<{ count: number }[]>('* as count').then((r) => Number(r[0].count));
+  const grantOf = async (refreshToken: string) => Number((await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(refreshToken) }).first('grant_id')).grant_id);
+
+  it('when RT0 is retried within the grace window after RT0 -> RT1, then the answer is RT1 again with a working access token, and the chain does not fork', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const first = await alexa.refresh(tokens.refresh_token);
+    const rt1 = first.body.refresh_token as string;
+    const retry = await alexa.refresh(tokens.refresh_token);
+    expect(retry.status).toBe(200);
+    expect(retry.body.refresh_token).toBe(rt1);
+    expect(retry.body.access_token).not.toBe(first.body.access_token);
+    expect((await callApi(retry.body.access_token)).status).toBe(200);
+    expect(await liveHeads(await grantOf(rt1))).toBe(1);
+
+    // RT1 goes on; a reuse of RT0 once its window is over is detected and ends the grant.
+    const second = await alexa.refresh(rt1);
+    expect(second.status).toBe(200);
+    await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(tokens.refresh_token) }).update({ rotated_at: new Date(Date.now() - 3600 * 1000) });
+    expect((await alexa.refresh(tokens.refresh_token)).body.error).toBe('invalid_grant');
+    expect((await alexa.refresh(second.body.refresh_token)).body.error).toBe('invalid_grant');
+  });
+
+  it('when one refresh token is refreshed N times in parallel under rotation, then every answer carries the same successor and one chain stays live', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const results = await Promise.all(Array.from({ length: 6 }, () => alexa.refresh(tokens.refresh_token)));
+    expect(results.map((r) => r.status)).toEqual(Array(6).fill(200));
+    const successors = new Set(results.map((r) => r.body.refresh_token));
+    expect(successors.size).toBe(1);
+    const [rt1] = [...successors] as string[];
+    expect(await liveHeads(await grantOf(rt1))).toBe(1);
+    expect((await alexa.refresh(rt1)).status).toBe(200);
+  });
+
+  it('when a rotated token is reused a week later after tokens:cleanup ran, then the grant is still revoked', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const latest = (await alexa.refresh(tokens.refresh_token)).body;
+    const grantId = await grantOf(latest.refresh_token);
+    await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(tokens.refresh_token) }).update({ rotated_at: new Date(Date.now() - 7 * 24 * 3600 * 1000) });
+    await ctx.services.cleanup.run();
+    const reuse = await alexa.refresh(tokens.refresh_token);
+    expect(reuse.body.error).toBe('invalid_grant');
+    expect((await ctx.knex('oauth_grants').where({ id: grantId }).first()).revoked_at).not.toBeNull();
+    expect((await alexa.refresh(latest.refresh_token)).body.error).toBe('invalid_grant');
+    expect((await callApi(latest.access_token)).status).toBe(401);
+  });
+
+  it('when a token rotated before successors were derived is retried within the window, then a new successor replaces the old chain: still one live chain', async () => {
+    const { alexa, tokens } = await linked({ rotation: 'rotate' });
+    const first = await alexa.refresh(tokens.refresh_token);
+    // The successor as an older server would have drawn it: random, not derived.
+    await ctx.knex('oauth_refresh_tokens').where({ token_hash: sha256(first.body.refresh_token) }).update({ token_hash: sha256('lb_rt_random-legacy-successor') });
+    const retry = await alexa.refresh(tokens.refresh_token);
+    expect(retry.status).toBe(200);
+    expect(await liveHeads(await grantOf(retry.body.refresh_token))).toBe(1);
+    expect((await alexa.refresh(retry.body.refresh_token)).status).toBe(200);
+  });
+});

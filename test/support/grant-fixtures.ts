@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Knex } from 'knex';
 import { OAuthClient, RefreshRotation } from '../../src/oauth/domain';
 import { AccessTokenRepository } from '../../src/oauth/store/access-token.repository';
@@ -17,7 +18,7 @@ export function grantParts(ctx: TestContext) {
   const accessTokens = new AccessTokenRepository(ctx.knex, hot);
   const refreshTokens = new RefreshTokenRepository(ctx.knex, hot);
   const grants = new GrantRepository(ctx.knex);
-  const issuer = new TokenIssuer(codes, accessTokens, refreshTokens, ctx.config.tokens);
+  const issuer = new TokenIssuer(codes, accessTokens, refreshTokens, ctx.config.tokens, randomBytes(32));
   const handler = <T>(type: string) => ctx.services.token.grantTypes.find((g) => g.grantType === type) as unknown as T;
   return {
     knex: ctx.knex as Knex,

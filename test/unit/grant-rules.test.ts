@@ -17,6 +17,7 @@ const token = (over: Partial<RefreshToken> = {}): RefreshToken => ({
   scope: ['read', 'write'],
   expiresAt: null,
   rotatedAt: null,
+  replacedById: null,
   revokedAt: null,
   grantRevokedAt: null,
   userDisabledAt: null,

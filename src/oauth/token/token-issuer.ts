@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import { createHmac } from 'node:crypto';
 import { sha256, TOKEN_PREFIX, TokenGenerator } from '../../lib/crypto';
 import { IssuedTokens, OAuthClient } from '../domain';
 import { AccessTokenRepository } from '../store/access-token.repository';
@@ -10,6 +11,7 @@ export interface TokenSettings {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   refreshGraceSeconds: number;
+  refreshReuseDetectionDays: number;
 }
 
 /** The grant a new token belongs to, and the code it came from (a replay revokes by it). */
@@ -32,7 +34,18 @@ export class TokenIssuer {
     private readonly accessTokens: AccessTokenRepository,
     private readonly refreshTokens: RefreshTokenRepository,
     readonly settings: TokenSettings,
+    /** Server secret for successors; a rotated token's successor is HMAC(key, token). */
+    private readonly successorKey: Buffer,
   ) {}
+
+  /**
+   * The successor of a refresh token under rotation: derived, not drawn, so that a retry of the
+   * same refresh within the grace window is answered with the same successor (only hashes are
+   * stored; nobody without the key can compute it from a token).
+   */
+  successorOf(refreshToken: string): string {
+    return TOKEN_PREFIX.refreshToken + createHmac('sha256', this.successorKey).update(refreshToken, 'utf8').digest('base64url');
+  }
 
   accessTtl(client: OAuthClient): number {
     return client.accessTokenTtl ?? this.settings.accessTokenTtlSeconds;
@@ -78,9 +91,17 @@ export class TokenIssuer {
     return { accessToken: v.accessToken, accessTokenExpiresAt: v.accessTokenExpiresAt, expiresIn: v.expiresIn, scope: g.scope, userId: g.userId, grantId: g.grantId };
   }
 
-  /** A refresh token with `g.scope` and an access token with `accessScope` (narrower on request). */
-  async pair(trx: Knex.Transaction, client: OAuthClient, g: IssueFor, accessScope = g.scope): Promise<IssuedTokens & { refreshTokenId: number }> {
-    const refreshToken = this.random.token(TOKEN_PREFIX.refreshToken);
+  /**
+   * A refresh token with `g.scope` and an access token with `accessScope` (narrower on request).
+   * `refreshToken`: a successor's value under rotation; otherwise a fresh one.
+   */
+  async pair(
+    trx: Knex.Transaction,
+    client: OAuthClient,
+    g: IssueFor,
+    accessScope = g.scope,
+    refreshToken = this.random.token(TOKEN_PREFIX.refreshToken),
+  ): Promise<IssuedTokens & { refreshTokenId: number }> {
     const refreshTokenExpiresAt = this.refreshExpiry(client);
     const refreshTokenId = await this.refreshTokens.insert(trx, {
       tokenHash: sha256(refreshToken),

@@ -46,7 +46,8 @@ export class RefreshTokenGrant implements GrantHandler {
 
   /** Every rule in the statement's WHERE clause: issue when they all pass, else undefined. */
   async inOneStatement(client: OAuthClient, presented: string, ctx: RefreshContext): Promise<IssuedTokens | undefined> {
-    const next = this.issuer.newValues(client, ctx.rotate);
+    const next = this.issuer.newValues(client, false);
+    const successor = ctx.rotate ? this.issuer.successorOf(presented) : undefined;
     const done = await this.refreshTokens.refreshInOneStatement({
       refreshHash: sha256(presented),
       clientId: ctx.clientId,
@@ -54,10 +55,10 @@ export class RefreshTokenGrant implements GrantHandler {
       graceSeconds: ctx.graceSeconds,
       clientScopes: ctx.clientScopes,
       access: { tokenHash: sha256(next.accessToken), expiresAt: next.accessTokenExpiresAt },
-      rotate: ctx.rotate ? { tokenHash: sha256(next.refreshToken!), expiresAt: next.refreshTokenExpiresAt } : undefined,
+      rotate: successor ? { tokenHash: sha256(successor), expiresAt: next.refreshTokenExpiresAt } : undefined,
     });
     if (!done) return undefined;
-    return { ...next, refreshToken: ctx.rotate ? next.refreshToken : presented, refreshTokenExpiresAt: done.refreshExpiresAt, scope: done.scope, userId: done.userId, grantId: done.grantId };
+    return { ...next, refreshToken: successor ?? presented, refreshTokenExpiresAt: done.refreshExpiresAt, scope: done.scope, userId: done.userId, grantId: done.grantId };
   }
 
   /** The token's row read (locked under rotation) and every rule applied in order, with its consequence. */
@@ -77,9 +78,23 @@ export class RefreshTokenGrant implements GrantHandler {
         const access = await this.issuer.access(tx.trx, client, g, rt.id);
         return { ...access, refreshToken: presented, refreshTokenExpiresAt: rt.expiresAt };
       }
+      const successor = this.issuer.successorOf(presented);
+      if (rt.rotatedAt && rt.replacedById !== null) {
+        // A retry within the grace window: answer with the successor already issued, so the grant
+        // keeps one live chain (RFC 9700 §4.14.2), with a new access token under it.
+        const issued = await this.refreshTokens.findSuccessor(tx.trx, rt.replacedById);
+        if (issued && issued.tokenHash === sha256(successor)) {
+          if (issued.revokedAt) return oauthErrors.invalidGrant('The refresh token has been revoked.');
+          const access = await this.issuer.access(tx.trx, client, g, issued.id);
+          return { ...access, refreshToken: successor, refreshTokenExpiresAt: issued.expiresAt };
+        }
+        // A successor we cannot reproduce (rotated before successors were derived, or under
+        // another server secret): the chain that grew from it goes, a new one takes its place.
+        await this.refreshTokens.revokeDescendants(tx.trx, rt.id);
+      }
       // The new refresh token keeps the full scope; a narrowing applies to the access token only.
-      const issued = await this.issuer.pair(tx.trx, client, { ...g, scope: rt.scope }, scope);
-      if (!rt.rotatedAt) await this.refreshTokens.markRotated(tx.trx, rt.id, issued.refreshTokenId);
+      const issued = await this.issuer.pair(tx.trx, client, { ...g, scope: rt.scope }, scope, successor);
+      await this.refreshTokens.markRotated(tx.trx, rt.id, issued.refreshTokenId);
       return issued;
     });
   }
