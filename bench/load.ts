@@ -38,11 +38,31 @@ export interface ClosedLoad {
   onBody?: (body: string) => void;
 }
 
+/** What a load counted: every status, and the latency of each expected response. */
+class Tally {
+  ok = 0;
+  errors = 0;
+  statuses: Record<string, number> = {};
+  latencies: number[] = [];
+
+  constructor(private readonly expectStatus: number) {}
+
+  add(status: number, ms: number): void {
+    this.statuses[status] = (this.statuses[status] ?? 0) + 1;
+    if (status === this.expectStatus) {
+      this.ok++;
+      this.latencies.push(ms);
+    }
+  }
+
+  result(seconds: number, errors = this.errors): LoadResult {
+    return { ok: this.ok, statuses: this.statuses, errors, seconds, latencies: this.latencies };
+  }
+}
+
 export function runClosed(load: ClosedLoad): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const latencies: number[] = [];
-    const statuses: Record<string, number> = {};
-    let ok = 0;
+    const tally = new Tally(load.expectStatus);
     const onResponse = load.onBody
       ? (status: number, body: string) => {
           if (status === load.expectStatus) load.onBody!(body);
@@ -66,16 +86,10 @@ export function runClosed(load: ClosedLoad): Promise<LoadResult> {
       },
       (err: unknown, result: autocannon.Result) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)));
-        resolve({ ok, statuses, errors: result.errors, seconds: result.duration, latencies });
+        resolve(tally.result(result.duration, result.errors));
       },
     );
-    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-      if (statusCode === load.expectStatus) {
-        ok++;
-        latencies.push(responseTime);
-      }
-    });
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => tally.add(statusCode, responseTime));
   });
 }
 
@@ -89,12 +103,8 @@ export interface Pacer {
 /** Sends `ratePerSecond` requests per second at even intervals, each on its own (open loop). */
 export function startPaced(opts: { host: string; port: number; ratePerSecond: number; expectStatus: number; next: () => HttpCall }): Pacer {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  let latencies: number[] = [];
-  let statuses: Record<string, number> = {};
-  let ok = 0;
-  let errors = 0;
+  let tally = new Tally(opts.expectStatus);
   let markedAt = process.hrtime.bigint();
-  let epoch = 0; // requests sent before the last mark() are not counted
   const inFlight = new Set<Promise<void>>();
   const intervalMs = 1000 / opts.ratePerSecond;
   let sent = 0;
@@ -102,7 +112,7 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
 
   const fire = () => {
     const call = opts.next();
-    const myEpoch = epoch;
+    const counted = tally; // requests sent before the last mark() are not counted
     const t0 = process.hrtime.bigint();
     const p = new Promise<void>((resolve) => {
       const req = request(
@@ -110,22 +120,14 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
         (res) => {
           res.resume();
           res.on('end', () => {
-            if (myEpoch === epoch) {
-              const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-              const status = res.statusCode ?? 0;
-              statuses[status] = (statuses[status] ?? 0) + 1;
-              if (status === opts.expectStatus) {
-                ok++;
-                latencies.push(ms);
-              }
-            }
+            if (counted === tally) tally.add(res.statusCode ?? 0, Number(process.hrtime.bigint() - t0) / 1e6);
             resolve();
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => {
-        if (myEpoch === epoch) errors++;
+        if (counted === tally) tally.errors++;
         resolve();
       });
       req.end(call.body);
@@ -145,11 +147,7 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
 
   return {
     mark() {
-      epoch++;
-      latencies = [];
-      statuses = {};
-      ok = 0;
-      errors = 0;
+      tally = new Tally(opts.expectStatus);
       markedAt = process.hrtime.bigint();
     },
     async stop() {
@@ -157,7 +155,7 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
       const seconds = Number(process.hrtime.bigint() - markedAt) / 1e9;
       await Promise.all([...inFlight]);
       agent.destroy();
-      return { ok, statuses, errors, seconds, latencies };
+      return tally.result(seconds);
     },
   };
 }
