@@ -35,13 +35,8 @@ export interface CpuRound {
   postgresMsPerRequest: number;
 }
 
-export interface CpuSummary {
-  processMsPerRequest: number;
-  postgresMsPerRequest: number;
-  loadgenCores: number;
-  machineBusyCores: number;
-  otherCores: number;
-}
+const CPU_SUMMARY = ['processMsPerRequest', 'postgresMsPerRequest', 'loadgenCores', 'machineBusyCores', 'otherCores'] as const;
+export type CpuSummary = Pick<CpuRound, (typeof CPU_SUMMARY)[number]>;
 
 export interface RoundSummary {
   round: number;
@@ -91,22 +86,6 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-export function summarizeRound(round: number, r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
-  const sorted = [...r.latencies].sort((a, b) => a - b);
-  return {
-    round,
-    reqPerSec: round2(r.ok / Math.max(r.seconds, 0.001)),
-    p50: round2(percentile(sorted, 50)),
-    p99: round2(percentile(sorted, 99)),
-    ok: r.ok,
-    bad: r.errors + Object.entries(r.statuses).reduce((n, [, c]) => n + c, 0) - r.ok,
-    statuses: r.statuses,
-    seconds: round2(r.seconds),
-    peakRssMb: round2(peakRssMb),
-    ...(cpu ? { cpu } : {}),
-  };
-}
-
 /** Collects the rounds of one target (and pools their latencies for the JSON). */
 export class TargetRecorder {
   private latencies: number[] = [];
@@ -115,7 +94,19 @@ export class TargetRecorder {
   constructor(readonly def: TargetDef) {}
 
   add(r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
-    const s = summarizeRound(this.rounds.length + 1, r, peakRssMb, cpu);
+    const sorted = [...r.latencies].sort((a, b) => a - b);
+    const s: RoundSummary = {
+      round: this.rounds.length + 1,
+      reqPerSec: round2(r.ok / Math.max(r.seconds, 0.001)),
+      p50: round2(percentile(sorted, 50)),
+      p99: round2(percentile(sorted, 99)),
+      ok: r.ok,
+      bad: r.errors + Object.entries(r.statuses).reduce((n, [, c]) => n + c, 0) - r.ok,
+      statuses: r.statuses,
+      seconds: round2(r.seconds),
+      peakRssMb: round2(peakRssMb),
+      ...(cpu ? { cpu } : {}),
+    };
     this.rounds.push(s);
     for (const l of r.latencies) this.latencies.push(l);
     return s;
@@ -123,6 +114,7 @@ export class TargetRecorder {
 
   summary(): TargetSummary {
     const sorted = [...this.latencies].sort((a, b) => a - b);
+    const cpu = this.rounds.map((r) => r.cpu).filter((x): x is CpuRound => x !== undefined);
     return {
       ...this.def,
       reqPerSec: round2(median(this.rounds.map((r) => r.reqPerSec))),
@@ -134,20 +126,7 @@ export class TargetRecorder {
       requests: this.rounds.reduce((n, r) => n + r.ok, 0),
       bad: this.rounds.reduce((n, r) => n + r.bad, 0),
       rounds: this.rounds,
-      ...(this.cpu() ? { cpu: this.cpu() } : {}),
-    };
-  }
-
-  private cpu(): CpuSummary | undefined {
-    const c = this.rounds.map((r) => r.cpu).filter((x): x is CpuRound => x !== undefined);
-    if (c.length === 0) return undefined;
-    const m = (f: (x: CpuRound) => number) => Math.round(median(c.map(f)) * 1000) / 1000;
-    return {
-      processMsPerRequest: m((x) => x.processMsPerRequest),
-      postgresMsPerRequest: m((x) => x.postgresMsPerRequest),
-      loadgenCores: m((x) => x.loadgenCores),
-      machineBusyCores: m((x) => x.machineBusyCores),
-      otherCores: m((x) => x.otherCores),
+      ...(cpu.length ? { cpu: Object.fromEntries(CPU_SUMMARY.map((k) => [k, Math.round(median(cpu.map((x) => x[k])) * 1000) / 1000])) as CpuSummary } : {}),
     };
   }
 }
@@ -326,89 +305,57 @@ export const LIMITS = {
 /** The targets of the issue, checked against the figures of this run. */
 export function evaluate(byName: Map<string, TargetSummary>, memory: MemoryReport | undefined, wc: WebConcurrencyReport | undefined): Check[] {
   const checks: Check[] = [];
-  const verdict = (ok: boolean): Check['status'] => (ok ? 'pass' : 'fail');
+  const check = (target: string, requirement: string, measured: string, ok: boolean | 'info') =>
+    checks.push({ target, requirement, measured, status: ok === 'info' ? 'info' : ok ? 'pass' : 'fail' });
   const floor = byName.get('floor');
 
   for (const t of byName.values()) {
-    if (badShare(t) > LIMITS.maxBadShare) {
-      checks.push({ target: t.name, requirement: 'answers as expected (the figures are void otherwise)', measured: `${t.bad} unexpected answers or errors (${(badShare(t) * 100).toFixed(1)}%)`, status: 'fail' });
-    }
+    if (badShare(t) > LIMITS.maxBadShare) check(t.name, 'answers as expected (the figures are void otherwise)', `${t.bad} unexpected answers or errors (${(badShare(t) * 100).toFixed(1)}%)`, false);
   }
-  for (const name of ['api-me', 'api-bookmarks']) {
-    const t = byName.get(name);
+  for (const t of ['api-me', 'api-bookmarks'].map((name) => byName.get(name))) {
     if (!t || !floor) continue;
-    checks.push({
-      target: name,
-      requirement: `req/s >= ${LIMITS.apiMinXFloorReqPerSec.toFixed(1)}x the floor`,
-      measured: `${t.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(t.xFloorReqPerSec, 2)}x`,
-      status: verdict((t.xFloorReqPerSec ?? 0) >= LIMITS.apiMinXFloorReqPerSec),
-    });
-    checks.push({
-      target: name,
-      requirement: `p99 <= ${LIMITS.apiMaxXFloorP99}x the floor's`,
-      measured: `${t.p99.toFixed(2)} vs ${floor.p99.toFixed(2)} ms = ${fmt(t.xFloorP99, 2)}x`,
-      status: verdict((t.xFloorP99 ?? Infinity) <= LIMITS.apiMaxXFloorP99),
-    });
+    const { apiMinXFloorReqPerSec: minReqs, apiMaxXFloorP99: maxP99 } = LIMITS;
+    check(t.name, `req/s >= ${minReqs.toFixed(1)}x the floor`, `${t.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(t.xFloorReqPerSec, 2)}x`, (t.xFloorReqPerSec ?? 0) >= minReqs);
+    check(t.name, `p99 <= ${maxP99}x the floor's`, `${t.p99.toFixed(2)} vs ${floor.p99.toFixed(2)} ms = ${fmt(t.xFloorP99, 2)}x`, (t.xFloorP99 ?? Infinity) <= maxP99);
   }
-  for (const name of ['refresh-off', 'refresh-rotate']) {
-    const t = byName.get(name);
+  for (const t of ['refresh-off', 'refresh-rotate'].map((name) => byName.get(name))) {
     const peer = t?.peer ? byName.get(t.peer) : undefined;
     if (!t || !peer) continue;
-    checks.push({
-      target: name,
-      requirement: `req/s >= ${LIMITS.refreshMinXPeer}x the peer's refresh`,
-      measured: `${t.reqPerSec.toFixed(0)} vs ${peer.reqPerSec.toFixed(0)} req/s = ${fmt(t.xPeerReqPerSec, 2)}x`,
-      status: verdict((t.xPeerReqPerSec ?? 0) >= LIMITS.refreshMinXPeer),
-    });
+    check(t.name, `req/s >= ${LIMITS.refreshMinXPeer}x the peer's refresh`, `${t.reqPerSec.toFixed(0)} vs ${peer.reqPerSec.toFixed(0)} req/s = ${fmt(t.xPeerReqPerSec, 2)}x`, (t.xPeerReqPerSec ?? 0) >= LIMITS.refreshMinXPeer);
   }
   const code = byName.get('code-exchange');
   if (code) {
-    checks.push({
-      target: code.name,
-      requirement: `p99 < ${LIMITS.codeExchangeMaxP99Ms} ms at ${code.load}`,
-      measured: `p99 ${code.p99.toFixed(2)} ms (p50 ${code.p50.toFixed(2)} ms, ${code.reqPerSec.toFixed(0)} req/s)`,
-      status: verdict(code.p99 < LIMITS.codeExchangeMaxP99Ms),
-    });
+    const max = LIMITS.codeExchangeMaxP99Ms;
+    check(code.name, `p99 < ${max} ms at ${code.load}`, `p99 ${code.p99.toFixed(2)} ms (p50 ${code.p50.toFixed(2)} ms, ${code.reqPerSec.toFixed(0)} req/s)`, code.p99 < max);
   }
-  const idle = byName.get('api-me');
-  const busy = byName.get('api-me+logins');
-  const login = byName.get('login');
+  const [idle, busy, login] = ['api-me', 'api-me+logins', 'login'].map((name) => byName.get(name));
   if (idle && busy) {
     const x = idle.p99 > 0 ? busy.p99 / idle.p99 : Infinity;
-    checks.push({
-      target: busy.name,
-      requirement: `API p99 while logins run < ${LIMITS.loginsMaxXIdleP99}x its idle p99`,
-      measured: `${busy.p99.toFixed(2)} vs ${idle.p99.toFixed(2)} ms = ${x.toFixed(2)}x` + (login ? `; logins ran at ${(login.requests / login.rounds.reduce((s, r) => s + r.seconds, 0)).toFixed(1)}/s, p50 ${login.p50.toFixed(1)} ms, p99 ${login.p99.toFixed(1)} ms` : ''),
-      status: verdict(x < LIMITS.loginsMaxXIdleP99),
-    });
+    const logins = login ? `; logins ran at ${(login.requests / login.rounds.reduce((s, r) => s + r.seconds, 0)).toFixed(1)}/s, p50 ${login.p50.toFixed(1)} ms, p99 ${login.p99.toFixed(1)} ms` : '';
+    check(busy.name, `API p99 while logins run < ${LIMITS.loginsMaxXIdleP99}x its idle p99`, `${busy.p99.toFixed(2)} vs ${idle.p99.toFixed(2)} ms = ${x.toFixed(2)}x${logins}`, x < LIMITS.loginsMaxXIdleP99);
   }
   if (memory) {
-    checks.push({
-      target: 'memory',
-      requirement: `server resident size after the full run < ${LIMITS.memoryMaxMb} MB`,
-      measured: `${memory.endMb.toFixed(0)} MB (peak ${memory.peakMb.toFixed(0)} MB)`,
-      status: verdict(memory.endMb < LIMITS.memoryMaxMb),
-    });
-    checks.push({
-      target: 'memory',
-      requirement: `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,
-      measured:
-        memory.growthPct === undefined
-          ? 'needs BENCH_ROUNDS >= 2'
-          : `peak ${memory.firstHalfPeakMb.toFixed(0)} MB in the first half, ${memory.secondHalfPeakMb.toFixed(0)} MB in the second (${memory.growthPct >= 0 ? '+' : ''}${memory.growthPct.toFixed(1)}%)`,
-      status: memory.growthPct === undefined ? 'info' : verdict(memory.growthPct <= LIMITS.memoryMaxGrowthPct),
-    });
+    const { endMb, peakMb, growthPct, firstHalfPeakMb, secondHalfPeakMb } = memory;
+    check('memory', `server resident size after the full run < ${LIMITS.memoryMaxMb} MB`, `${endMb.toFixed(0)} MB (peak ${peakMb.toFixed(0)} MB)`, endMb < LIMITS.memoryMaxMb);
+    check(
+      'memory',
+      `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,
+      growthPct === undefined
+        ? 'needs BENCH_ROUNDS >= 2'
+        : `peak ${firstHalfPeakMb.toFixed(0)} MB in the first half, ${secondHalfPeakMb.toFixed(0)} MB in the second (${growthPct >= 0 ? '+' : ''}${growthPct.toFixed(1)}%)`,
+      growthPct === undefined ? 'info' : growthPct <= LIMITS.memoryMaxGrowthPct,
+    );
   }
   if (wc) {
-    checks.push({
-      target: 'WEB_CONCURRENCY',
-      requirement: `several processes scale the API when cores are free (report)`,
-      measured:
-        wc.processes <= 1
-          ? `WEB_CONCURRENCY=${wc.requested} was ignored: the server ran 1 process (${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s = ${wc.ratio.toFixed(2)}x)`
-          : `${wc.processes} processes (WEB_CONCURRENCY=${wc.requested}): GET /api/me ${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s with 1 = ${wc.ratio.toFixed(2)}x, on ${wc.cores} cores shared with PostgreSQL and the load generator`,
-      status: 'info',
-    });
+    const versus = `${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s`;
+    check(
+      'WEB_CONCURRENCY',
+      'several processes scale the API when cores are free (report)',
+      wc.processes <= 1
+        ? `WEB_CONCURRENCY=${wc.requested} was ignored: the server ran 1 process (${versus} = ${wc.ratio.toFixed(2)}x)`
+        : `${wc.processes} processes (WEB_CONCURRENCY=${wc.requested}): GET /api/me ${versus} with 1 = ${wc.ratio.toFixed(2)}x, on ${wc.cores} cores shared with PostgreSQL and the load generator`,
+      'info',
+    );
   }
   return checks;
 }
