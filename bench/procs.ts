@@ -74,7 +74,7 @@ export function assertChildrenAlive(): void {
 }
 
 /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
-export function stopProcess(proc: ChildProcess, graceMs = 5000): Promise<void> {
+function stopProcess(proc: ChildProcess, graceMs = 5000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -167,6 +167,12 @@ export function waitForMessage<T>(proc: ChildProcess, match: (m: unknown) => m i
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The fields of /proc/<pid>/stat after "pid (comm) " (comm may contain spaces): state(0) ppid(1) ... utime(11) stime(12). */
+function statFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The pid and every descendant of it (a server with WEB_CONCURRENCY > 1 forks workers). */
 export function processTree(rootPid: number): number[] {
   const children = new Map<number, number[]>();
@@ -179,9 +185,7 @@ export function processTree(rootPid: number): number[] {
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may contain spaces, so parse after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(entry)[1]);
       const list = children.get(ppid) ?? [];
       list.push(Number(entry));
       children.set(ppid, list);
@@ -198,19 +202,16 @@ export function processTree(rootPid: number): number[] {
   return out;
 }
 
-/** Resident set size of one process in bytes (0 when it is gone or /proc is unavailable). */
-export function rssOf(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Resident size of a process tree (the sum over its processes). */
+/** Resident size of a process tree in bytes: the sum of VmRSS over its processes (0 for one that is gone). */
 export function treeRss(pids: number[]): number {
+  const rssOf = (pid: number) => {
+    try {
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  };
   return pids.reduce((sum, pid) => sum + rssOf(pid), 0);
 }
 
@@ -220,9 +221,7 @@ const USER_HZ = 100;
 /** CPU time (user + system) a process has used, in seconds (0 when it is gone). */
 export function cpuSecondsOf(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After "pid (comm) ": state(0) ppid(1) ... utime(11) stime(12).
+    const fields = statFields(pid);
     return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
   } catch {
     return 0;
