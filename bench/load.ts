@@ -166,3 +166,42 @@ export function percentile(sortedAscending: number[], p: number): number {
   const rank = Math.ceil((p / 100) * sortedAscending.length);
   return sortedAscending[Math.min(sortedAscending.length, Math.max(1, rank)) - 1];
 }
+
+/**
+ * POST /login requests for the fixed-rate logins, each with a fresh form (session cookie + CSRF
+ * token) fetched ahead, so the measured load is the POST alone (a successful login rotates the
+ * session, spending its form).
+ */
+export class LoginForms {
+  private readonly forms: Array<{ cookie: string; csrf: string }> = [];
+  private user = 0;
+
+  constructor(
+    private readonly base: URL,
+    private readonly password: string,
+    private readonly email: (n: number) => string,
+  ) {}
+
+  /** Tops the forms up to `need`, 8 at a time. */
+  async refill(need: number): Promise<void> {
+    const one = async () => {
+      const res = await fetch(`${this.base.origin}/login`);
+      const cookie = (res.headers.getSetCookie()[0] ?? '').split(';')[0];
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
+      if (res.status !== 200 || !cookie || !csrf) throw new Error(`GET /login answered ${res.status} without a session cookie and CSRF token`);
+      this.forms.push({ cookie, csrf });
+    };
+    for (let count = need - this.forms.length, i = 0; i < count; i += 8) await Promise.all(Array.from({ length: Math.min(8, count - i) }, one));
+  }
+
+  /** Logins at `ratePerSecond`, each as one of the first 500 users, expecting the redirect (303). */
+  pace(ratePerSecond: number): Pacer {
+    return startPaced({ host: this.base.hostname, port: Number(this.base.port), ratePerSecond, expectStatus: 303, next: () => this.next() });
+  }
+
+  private next(): HttpCall {
+    const form = this.forms.shift();
+    const body = new URLSearchParams({ _csrf: form?.csrf ?? 'none', email: this.email(1 + (this.user++ % 500)), password: this.password, return_to: '/' }).toString();
+    return { method: 'POST', path: '/login', headers: { cookie: form?.cookie ?? '', 'content-type': 'application/x-www-form-urlencoded' }, body };
+  }
+}

@@ -1,4 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { LoadResult, percentile } from './load';
 
@@ -183,40 +185,105 @@ export function formatCpuTable(targets: TargetSummary[]): string {
   return markdownTable(header, rows);
 }
 
-export function formatChecks(checks: Check[]): string {
-  const mark = { pass: 'PASS', fail: 'FAIL', info: 'INFO' };
-  return checks.map((c) => `${mark[c.status]}  ${c.target}: ${c.requirement} -- ${c.measured}`).join('\n');
+export function describeMachine(pgVersion: string, root: string) {
+  const cpus = os.cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    /* not a git checkout */
+  }
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGb: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    postgres: pgVersion,
+    commit,
+    /** 1-minute load average when the run started: other work on the machine makes figures noisy. */
+    loadAverageAtStart: Math.round(os.loadavg()[0] * 100) / 100,
+  };
+}
+export type MachineInfo = ReturnType<typeof describeMachine>;
+
+export interface Run {
+  startedAt: Date;
+  machine: MachineInfo;
+  settings: { rounds: number; seconds: number; warmupSeconds: number; connections: number; codeConnections: number; loginRate: number; serverEnv: Record<string, string> };
+  seed: { seconds: number; counts: Record<string, number> };
+  targets: TargetSummary[];
+  memory: MemoryReport;
+  webConcurrency: WebConcurrencyReport | undefined;
+  /** Where our server wrote its .cpuprofile (BENCH_CPU_PROF=1). */
+  profileDir: string | undefined;
 }
 
-/** The JSON of the run (timestamped, and as latest.json) and latest.md, the README's figures block. */
-export function writeResults(dir: string, stamp: string, data: unknown, markdown: string): { file: string; latest: string; markdown: string } {
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${stamp}.json`);
-  const latest = join(dir, 'latest.json');
-  const text = `${JSON.stringify(data, null, 2)}\n`;
-  writeFileSync(file, text);
-  writeFileSync(latest, text);
-  const md = join(dir, 'latest.md');
-  writeFileSync(md, markdown);
-  return { file, latest, markdown: md };
-}
-
-/** The figures as the README shows them (replace the block between its bench:figures markers). */
-export function formatMarkdown(opts: { date: string; machine: string; minutes: number; targets: TargetSummary[]; checks: Check[]; memory: string }): string {
-  return [
-    `Run of ${opts.date} (${opts.minutes} min): ${opts.machine}.`,
+/**
+ * The end of a run: ratios and goals, then the JSON (timestamped, and as latest.json) and
+ * latest.md (the README's figures block) in `dir`, and the same tables on `log`. Returns the checks.
+ */
+export function report(run: Run, dir: string, log: (m: string) => void): Check[] {
+  const { startedAt, machine: m, targets, memory } = run;
+  addRatios(targets);
+  const checks = evaluate(new Map(targets.map((t) => [t.name, t])), memory, run.webConcurrency);
+  const file = run.profileDir && existsSync(run.profileDir) ? readdirSync(run.profileDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+  const profile = file ? summarizeCpuProfile(join(run.profileDir!, file)) : undefined;
+  const finishedAt = new Date();
+  const minutes = Math.round(((finishedAt.getTime() - startedAt.getTime()) / 60000) * 10) / 10;
+  const result = {
+    version: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    minutes,
+    machine: { ...m, loadAverageAtEnd: Math.round(os.loadavg()[0] * 100) / 100 },
+    settings: run.settings,
+    seed: run.seed,
+    targets,
+    memory,
+    webConcurrency: run.webConcurrency,
+    checks,
+    profile,
+  };
+  const machineLine =
+    `${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, ${m.postgres}, commit ${m.commit}, ` +
+    `load average ${m.loadAverageAtStart} at the start (others' cores during the rounds: median ${median(targets.map((t) => t.cpu?.otherCores ?? 0)).toFixed(2)})`;
+  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${memory.roundPeaksMb.join(', ')} MB), ${memory.endMb} MB after the run.`;
+  const date = startedAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  // The tables and goals, as printed and as the README's figures block (latest.md).
+  const body = (cpuHeading: string[], checkLines: string[]) => [formatTable(targets), '', memoryLine, '', ...cpuHeading, formatCpuTable(targets), '', ...checkLines];
+  const markdown = [
+    `Run of ${date} (${minutes} min): ${machineLine}.`,
     '',
-    formatTable(opts.targets),
-    '',
-    opts.memory,
-    '',
-    'Where the CPU went (cores = CPU seconds per second):',
-    '',
-    formatCpuTable(opts.targets),
-    '',
-    ...opts.checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`),
+    ...body(['Where the CPU went (cores = CPU seconds per second):', ''], checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`)),
     '',
   ].join('\n');
+
+  mkdirSync(dir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const [json, latest, md] = [`${stamp}.json`, 'latest.json', 'latest.md'].map((f) => join(dir, f));
+  const text = `${JSON.stringify(result, null, 2)}\n`;
+  writeFileSync(json, text);
+  writeFileSync(latest, text);
+  writeFileSync(md, markdown);
+
+  const lines = [
+    '',
+    `Results (${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.postgres}; medians of ${run.settings.rounds} rounds)`,
+    ...body(['Where the CPU went (medians of the rounds; cores = CPU seconds per second):'], checks.map((c) => `${c.status.toUpperCase()}  ${c.target}: ${c.requirement} -- ${c.measured}`)),
+    ...(profile
+      ? [
+          '',
+          `CPU profile of our server (${run.profileDir}), share of its busy time (self):`,
+          `  by package:  ${profile.byPackage.map(([k, v]) => `${k} ${v}%`).join(', ')}`,
+          ...profile.byFunction.map(([fn, pct]) => `  ${pct.toFixed(1).padStart(5)}%  ${fn}`),
+        ]
+      : []),
+    '',
+    `Written ${json} (and ${latest}, ${md}) in ${minutes} min`,
+  ];
+  for (const line of lines) log(line);
+  return checks;
 }
 
 interface ProfileNode {
@@ -279,6 +346,21 @@ export interface MemoryReport {
   endMb: number;
   /** Peak of each round of targets, in order: a leak shows as a steady climb. */
   roundPeaksMb: number[];
+}
+
+/** From our server's peak (MB) in each round of targets: the two halves compared (the same mix of targets in both). */
+export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number): MemoryReport {
+  const r1 = (n: number) => Math.round(n * 10) / 10;
+  const half = Math.max(1, Math.floor(roundPeaks.length / 2));
+  const [first, second] = [roundPeaks.slice(0, half), roundPeaks.slice(half)].map((peaks) => Math.max(0, ...peaks));
+  return {
+    peakMb: r1(peakMb),
+    firstHalfPeakMb: r1(first),
+    secondHalfPeakMb: r1(second),
+    growthPct: roundPeaks.length >= 2 && first > 0 ? r1(((second - first) / first) * 100) : undefined,
+    endMb: r1(endMb),
+    roundPeaksMb: roundPeaks.map(r1),
+  };
 }
 
 export interface WebConcurrencyReport {
