@@ -38,11 +38,31 @@ export interface ClosedLoad {
   onBody?: (body: string) => void;
 }
 
+/** What a load counted: every status, and the latency of each expected response. */
+class Tally {
+  ok = 0;
+  errors = 0;
+  statuses: Record<string, number> = {};
+  latencies: number[] = [];
+
+  constructor(private readonly expectStatus: number) {}
+
+  add(status: number, ms: number): void {
+    this.statuses[status] = (this.statuses[status] ?? 0) + 1;
+    if (status === this.expectStatus) {
+      this.ok++;
+      this.latencies.push(ms);
+    }
+  }
+
+  result(seconds: number, errors = this.errors): LoadResult {
+    return { ok: this.ok, statuses: this.statuses, errors, seconds, latencies: this.latencies };
+  }
+}
+
 export function runClosed(load: ClosedLoad): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const latencies: number[] = [];
-    const statuses: Record<string, number> = {};
-    let ok = 0;
+    const tally = new Tally(load.expectStatus);
     const onResponse = load.onBody
       ? (status: number, body: string) => {
           if (status === load.expectStatus) load.onBody!(body);
@@ -66,16 +86,10 @@ export function runClosed(load: ClosedLoad): Promise<LoadResult> {
       },
       (err: unknown, result: autocannon.Result) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)));
-        resolve({ ok, statuses, errors: result.errors, seconds: result.duration, latencies });
+        resolve(tally.result(result.duration, result.errors));
       },
     );
-    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-      statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-      if (statusCode === load.expectStatus) {
-        ok++;
-        latencies.push(responseTime);
-      }
-    });
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => tally.add(statusCode, responseTime));
   });
 }
 
@@ -89,12 +103,8 @@ export interface Pacer {
 /** Sends `ratePerSecond` requests per second at even intervals, each on its own (open loop). */
 export function startPaced(opts: { host: string; port: number; ratePerSecond: number; expectStatus: number; next: () => HttpCall }): Pacer {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  let latencies: number[] = [];
-  let statuses: Record<string, number> = {};
-  let ok = 0;
-  let errors = 0;
+  let tally = new Tally(opts.expectStatus);
   let markedAt = process.hrtime.bigint();
-  let epoch = 0; // requests sent before the last mark() are not counted
   const inFlight = new Set<Promise<void>>();
   const intervalMs = 1000 / opts.ratePerSecond;
   let sent = 0;
@@ -102,7 +112,7 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
 
   const fire = () => {
     const call = opts.next();
-    const myEpoch = epoch;
+    const counted = tally; // requests sent before the last mark() are not counted
     const t0 = process.hrtime.bigint();
     const p = new Promise<void>((resolve) => {
       const req = request(
@@ -110,22 +120,14 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
         (res) => {
           res.resume();
           res.on('end', () => {
-            if (myEpoch === epoch) {
-              const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-              const status = res.statusCode ?? 0;
-              statuses[status] = (statuses[status] ?? 0) + 1;
-              if (status === opts.expectStatus) {
-                ok++;
-                latencies.push(ms);
-              }
-            }
+            if (counted === tally) tally.add(res.statusCode ?? 0, Number(process.hrtime.bigint() - t0) / 1e6);
             resolve();
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => {
-        if (myEpoch === epoch) errors++;
+        if (counted === tally) tally.errors++;
         resolve();
       });
       req.end(call.body);
@@ -145,11 +147,7 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
 
   return {
     mark() {
-      epoch++;
-      latencies = [];
-      statuses = {};
-      ok = 0;
-      errors = 0;
+      tally = new Tally(opts.expectStatus);
       markedAt = process.hrtime.bigint();
     },
     async stop() {
@@ -157,7 +155,7 @@ export function startPaced(opts: { host: string; port: number; ratePerSecond: nu
       const seconds = Number(process.hrtime.bigint() - markedAt) / 1e9;
       await Promise.all([...inFlight]);
       agent.destroy();
-      return { ok, statuses, errors, seconds, latencies };
+      return tally.result(seconds);
     },
   };
 }
@@ -167,4 +165,43 @@ export function percentile(sortedAscending: number[], p: number): number {
   if (sortedAscending.length === 0) return 0;
   const rank = Math.ceil((p / 100) * sortedAscending.length);
   return sortedAscending[Math.min(sortedAscending.length, Math.max(1, rank)) - 1];
+}
+
+/**
+ * POST /login requests for the fixed-rate logins, each with a fresh form (session cookie + CSRF
+ * token) fetched ahead, so the measured load is the POST alone (a successful login rotates the
+ * session, spending its form).
+ */
+export class LoginForms {
+  private readonly forms: Array<{ cookie: string; csrf: string }> = [];
+  private user = 0;
+
+  constructor(
+    private readonly base: URL,
+    private readonly password: string,
+    private readonly email: (n: number) => string,
+  ) {}
+
+  /** Tops the forms up to `need`, 8 at a time. */
+  async refill(need: number): Promise<void> {
+    const one = async () => {
+      const res = await fetch(`${this.base.origin}/login`);
+      const cookie = (res.headers.getSetCookie()[0] ?? '').split(';')[0];
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
+      if (res.status !== 200 || !cookie || !csrf) throw new Error(`GET /login answered ${res.status} without a session cookie and CSRF token`);
+      this.forms.push({ cookie, csrf });
+    };
+    for (let count = need - this.forms.length, i = 0; i < count; i += 8) await Promise.all(Array.from({ length: Math.min(8, count - i) }, one));
+  }
+
+  /** Logins at `ratePerSecond`, each as one of the first 500 users, expecting the redirect (303). */
+  pace(ratePerSecond: number): Pacer {
+    return startPaced({ host: this.base.hostname, port: Number(this.base.port), ratePerSecond, expectStatus: 303, next: () => this.next() });
+  }
+
+  private next(): HttpCall {
+    const form = this.forms.shift();
+    const body = new URLSearchParams({ _csrf: form?.csrf ?? 'none', email: this.email(1 + (this.user++ % 500)), password: this.password, return_to: '/' }).toString();
+    return { method: 'POST', path: '/login', headers: { cookie: form?.cookie ?? '', 'content-type': 'application/x-www-form-urlencoded' }, body };
+  }
 }

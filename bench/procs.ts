@@ -1,6 +1,10 @@
 import { ChildProcess, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import type { CpuRound } from './report';
 
 /**
  * Child processes of the benchmark (our server, the floor, the peer): started with a known port,
@@ -74,7 +78,7 @@ export function assertChildrenAlive(): void {
 }
 
 /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
-export function stopProcess(proc: ChildProcess, graceMs = 5000): Promise<void> {
+function stopProcess(proc: ChildProcess, graceMs = 5000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -100,24 +104,18 @@ export function killAllNow(): void {
   }
 }
 
-/** Starts `node script` with an environment and waits until `ready()` resolves. */
-export async function startNode(opts: {
-  name: string;
-  script: string;
-  args?: string[];
-  nodeArgs?: string[];
-  env: NodeJS.ProcessEnv;
-  port: number;
-  ipc?: boolean;
-  ready: (child: Child) => Promise<void>;
-  timeoutMs?: number;
-}): Promise<Child> {
+/**
+ * Starts `node script` with an environment and waits until it is ready: until it answers 200 on
+ * `readyUrl`, or (forked with IPC) until it sends {type: 'ready', ...}, which is returned.
+ */
+export async function startNode<Ready = unknown>(opts: { name: string; script: string; env: NodeJS.ProcessEnv; port: number; nodeArgs?: string[]; readyUrl?: string }): Promise<{ child: Child; ready: Ready }> {
   const stdio: Array<'ignore' | 'pipe' | 'ipc'> = ['ignore', 'pipe', 'pipe'];
-  const proc = opts.ipc
-    ? fork(opts.script, opts.args ?? [], { env: opts.env, execArgv: opts.nodeArgs ?? [], stdio: [...stdio, 'ipc'] })
-    : spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script, ...(opts.args ?? [])], { env: opts.env, stdio });
+  const nodeArgs = opts.nodeArgs ?? [];
+  const proc = opts.readyUrl
+    ? spawn(process.execPath, [...nodeArgs, opts.script], { env: opts.env, stdio })
+    : fork(opts.script, [], { env: opts.env, execArgv: nodeArgs, stdio: [...stdio, 'ipc'] });
   const child = track(opts.name, proc, opts.port);
-  const timeoutMs = opts.timeoutMs ?? 60000;
+  const timeoutMs = 60000;
   let timer: NodeJS.Timeout | undefined;
   const died = new Promise<never>((_, reject) => {
     proc.once('exit', (code, signal) => reject(new Error(`${opts.name} exited during start-up (${signal ?? `code ${code}`}):\n${child.tail()}`)));
@@ -126,16 +124,52 @@ export async function startNode(opts: {
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${opts.name} was not ready after ${timeoutMs / 1000} s:\n${child.tail()}`)), timeoutMs);
   });
+  const ready = opts.readyUrl
+    ? waitForHttp(opts.readyUrl, () => proc.exitCode !== null)
+    : waitForMessage(proc, (m): m is Ready => (m as { type?: string })?.type === 'ready');
   try {
-    await Promise.race([opts.ready(child), died, timeout]);
+    const message = await Promise.race([ready, died, timeout]);
+    died.catch(() => undefined);
+    return { child, ready: message as Ready };
   } catch (err) {
     await child.stop();
     throw err;
   } finally {
     clearTimeout(timer);
   }
-  died.catch(() => undefined);
-  return child;
+}
+
+const ROOT = resolve(__dirname, '..', '..');
+
+/** Our server (`node dist/src/main.js`), one process or WEB_CONCURRENCY of them, on a free port. */
+export async function startServer(opts: { name: string; databaseUrl: string; webConcurrency: number; serverEnv: Record<string, string>; profileDir?: string }): Promise<Child> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'development', // production insists on an https PUBLIC_URL
+    DATABASE_URL: opts.databaseUrl,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    LOG_LEVEL: 'warn',
+    SESSION_SECRET: randomBytes(36).toString('base64url'),
+    DATA_DIR: join(os.tmpdir(), `linkbridge-bench-${process.pid}`),
+    // Throttling counts every attempt from 127.0.0.1: lift it so it does not refuse the load.
+    LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '1000',
+    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
+    WEB_CONCURRENCY: String(opts.webConcurrency),
+    ...opts.serverEnv,
+  };
+  const nodeArgs = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [];
+  const script = join(ROOT, 'dist', 'src', 'main.js');
+  return (await startNode({ name: opts.name, script, env, port, nodeArgs, readyUrl: `http://127.0.0.1:${port}/readyz` })).child;
+}
+
+/** One of the benchmark's own children (bench/floor.ts, bench/peer.ts), forked on a free port given as `<PREFIX>_PORT`. */
+export async function startBenchChild<Ready>(name: string, file: string, env: (port: number) => NodeJS.ProcessEnv): Promise<{ child: Child; ready: Ready }> {
+  const port = await freePort();
+  return startNode<Ready>({ name, script: join(__dirname, file), env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env(port) }, port });
 }
 
 /** Polls an HTTP URL until it answers 200. */
@@ -167,6 +201,12 @@ export function waitForMessage<T>(proc: ChildProcess, match: (m: unknown) => m i
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The fields of /proc/<pid>/stat after "pid (comm) " (comm may contain spaces): state(0) ppid(1) ... utime(11) stime(12). */
+function statFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The pid and every descendant of it (a server with WEB_CONCURRENCY > 1 forks workers). */
 export function processTree(rootPid: number): number[] {
   const children = new Map<number, number[]>();
@@ -179,9 +219,7 @@ export function processTree(rootPid: number): number[] {
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may contain spaces, so parse after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(entry)[1]);
       const list = children.get(ppid) ?? [];
       list.push(Number(entry));
       children.set(ppid, list);
@@ -198,19 +236,16 @@ export function processTree(rootPid: number): number[] {
   return out;
 }
 
-/** Resident set size of one process in bytes (0 when it is gone or /proc is unavailable). */
-export function rssOf(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Resident size of a process tree (the sum over its processes). */
+/** Resident size of a process tree in bytes: the sum of VmRSS over its processes (0 for one that is gone). */
 export function treeRss(pids: number[]): number {
+  const rssOf = (pid: number) => {
+    try {
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  };
   return pids.reduce((sum, pid) => sum + rssOf(pid), 0);
 }
 
@@ -220,9 +255,7 @@ const USER_HZ = 100;
 /** CPU time (user + system) a process has used, in seconds (0 when it is gone). */
 export function cpuSecondsOf(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After "pid (comm) ": state(0) ppid(1) ... utime(11) stime(12).
+    const fields = statFields(pid);
     return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
   } catch {
     return 0;
@@ -239,5 +272,100 @@ export function machineCpuSeconds(): { busy: number; total: number } {
     return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
   } catch {
     return { busy: 0, total: 0 };
+  }
+}
+
+/** Resident size of the watched process trees, sampled every 250 ms: peaks per round and overall. */
+export class RssSampler {
+  private readonly groups = new Map<string, { root: number; pids: number[]; treeAt: number; roundPeak: number; peak: number }>();
+  private readonly timer = setInterval(() => {
+    for (const name of this.groups.keys()) this.now(name);
+  }, 250).unref();
+
+  watch(name: string, pid: number | undefined): void {
+    if (pid) this.groups.set(name, { root: pid, pids: processTree(pid), treeAt: Date.now(), roundPeak: 0, peak: 0 });
+  }
+
+  unwatch(name: string): void {
+    this.groups.delete(name);
+  }
+
+  pids(name: string): number[] {
+    const g = this.groups.get(name);
+    return g ? processTree(g.root) : [];
+  }
+
+  /** The tree's resident size now, in bytes (its pids are looked up again every 2 s). */
+  now(name: string): number {
+    const g = this.groups.get(name);
+    if (!g) return 0;
+    if (Date.now() - g.treeAt > 2000) {
+      g.pids = processTree(g.root);
+      g.treeAt = Date.now();
+    }
+    const rss = treeRss(g.pids);
+    g.roundPeak = Math.max(g.roundPeak, rss);
+    g.peak = Math.max(g.peak, rss);
+    return rss;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  resetRound(): void {
+    for (const g of this.groups.values()) g.roundPeak = 0;
+  }
+
+  roundPeak(name: string): number {
+    this.now(name);
+    return this.groups.get(name)?.roundPeak ?? 0;
+  }
+
+  peak(name: string): number {
+    return this.groups.get(name)?.peak ?? 0;
+  }
+}
+
+/**
+ * CPU used during a round by the process under test, by the PostgreSQL backends of the benchmark
+ * database and by the load generator, against the whole machine: tells whether a target is bound
+ * by our code, by the database, or by other work on the machine.
+ */
+export class CpuMeter {
+  constructor(private readonly backendPids: () => Promise<number[]>) {}
+
+  private static times(pids: number[]): Map<number, number> {
+    return new Map(pids.map((pid) => [pid, cpuSecondsOf(pid)]));
+  }
+
+  async start(processPids: number[]) {
+    return {
+      at: process.hrtime.bigint(),
+      process: CpuMeter.times(processPids),
+      postgres: CpuMeter.times(await this.backendPids()),
+      self: process.cpuUsage(),
+      machine: machineCpuSeconds(),
+    };
+  }
+
+  async stop(start: Awaited<ReturnType<CpuMeter['start']>>, processPids: number[], requests: number): Promise<CpuRound> {
+    const wall = Number(process.hrtime.bigint() - start.at) / 1e9;
+    const used = (before: Map<number, number>, pids: number[]) => pids.reduce((sum, pid) => sum + Math.max(0, cpuSecondsOf(pid) - (before.get(pid) ?? 0)), 0);
+    const processSec = used(start.process, processPids);
+    const postgresSec = used(start.postgres, await this.backendPids());
+    const self = process.cpuUsage(start.self);
+    const loadgenSec = (self.user + self.system) / 1e6;
+    const busySec = machineCpuSeconds().busy - start.machine.busy;
+    const r3 = (n: number) => Math.round(n * 1000) / 1000;
+    return {
+      processCores: r3(processSec / wall),
+      postgresCores: r3(postgresSec / wall),
+      loadgenCores: r3(loadgenSec / wall),
+      machineBusyCores: r3(busySec / wall),
+      otherCores: r3(Math.max(0, busySec - processSec - postgresSec - loadgenSec) / wall),
+      processMsPerRequest: r3((processSec * 1000) / Math.max(1, requests)),
+      postgresMsPerRequest: r3((postgresSec * 1000) / Math.max(1, requests)),
+    };
   }
 }

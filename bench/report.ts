@@ -1,4 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { LoadResult, percentile } from './load';
 
@@ -35,13 +37,8 @@ export interface CpuRound {
   postgresMsPerRequest: number;
 }
 
-export interface CpuSummary {
-  processMsPerRequest: number;
-  postgresMsPerRequest: number;
-  loadgenCores: number;
-  machineBusyCores: number;
-  otherCores: number;
-}
+const CPU_SUMMARY = ['processMsPerRequest', 'postgresMsPerRequest', 'loadgenCores', 'machineBusyCores', 'otherCores'] as const;
+export type CpuSummary = Pick<CpuRound, (typeof CPU_SUMMARY)[number]>;
 
 export interface RoundSummary {
   round: number;
@@ -91,22 +88,6 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-export function summarizeRound(round: number, r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
-  const sorted = [...r.latencies].sort((a, b) => a - b);
-  return {
-    round,
-    reqPerSec: round2(r.ok / Math.max(r.seconds, 0.001)),
-    p50: round2(percentile(sorted, 50)),
-    p99: round2(percentile(sorted, 99)),
-    ok: r.ok,
-    bad: r.errors + Object.entries(r.statuses).reduce((n, [, c]) => n + c, 0) - r.ok,
-    statuses: r.statuses,
-    seconds: round2(r.seconds),
-    peakRssMb: round2(peakRssMb),
-    ...(cpu ? { cpu } : {}),
-  };
-}
-
 /** Collects the rounds of one target (and pools their latencies for the JSON). */
 export class TargetRecorder {
   private latencies: number[] = [];
@@ -115,7 +96,19 @@ export class TargetRecorder {
   constructor(readonly def: TargetDef) {}
 
   add(r: LoadResult, peakRssMb: number, cpu?: CpuRound): RoundSummary {
-    const s = summarizeRound(this.rounds.length + 1, r, peakRssMb, cpu);
+    const sorted = [...r.latencies].sort((a, b) => a - b);
+    const s: RoundSummary = {
+      round: this.rounds.length + 1,
+      reqPerSec: round2(r.ok / Math.max(r.seconds, 0.001)),
+      p50: round2(percentile(sorted, 50)),
+      p99: round2(percentile(sorted, 99)),
+      ok: r.ok,
+      bad: r.errors + Object.entries(r.statuses).reduce((n, [, c]) => n + c, 0) - r.ok,
+      statuses: r.statuses,
+      seconds: round2(r.seconds),
+      peakRssMb: round2(peakRssMb),
+      ...(cpu ? { cpu } : {}),
+    };
     this.rounds.push(s);
     for (const l of r.latencies) this.latencies.push(l);
     return s;
@@ -123,6 +116,7 @@ export class TargetRecorder {
 
   summary(): TargetSummary {
     const sorted = [...this.latencies].sort((a, b) => a - b);
+    const cpu = this.rounds.map((r) => r.cpu).filter((x): x is CpuRound => x !== undefined);
     return {
       ...this.def,
       reqPerSec: round2(median(this.rounds.map((r) => r.reqPerSec))),
@@ -134,20 +128,7 @@ export class TargetRecorder {
       requests: this.rounds.reduce((n, r) => n + r.ok, 0),
       bad: this.rounds.reduce((n, r) => n + r.bad, 0),
       rounds: this.rounds,
-      ...(this.cpu() ? { cpu: this.cpu() } : {}),
-    };
-  }
-
-  private cpu(): CpuSummary | undefined {
-    const c = this.rounds.map((r) => r.cpu).filter((x): x is CpuRound => x !== undefined);
-    if (c.length === 0) return undefined;
-    const m = (f: (x: CpuRound) => number) => Math.round(median(c.map(f)) * 1000) / 1000;
-    return {
-      processMsPerRequest: m((x) => x.processMsPerRequest),
-      postgresMsPerRequest: m((x) => x.postgresMsPerRequest),
-      loadgenCores: m((x) => x.loadgenCores),
-      machineBusyCores: m((x) => x.machineBusyCores),
-      otherCores: m((x) => x.otherCores),
+      ...(cpu.length ? { cpu: Object.fromEntries(CPU_SUMMARY.map((k) => [k, Math.round(median(cpu.map((x) => x[k])) * 1000) / 1000])) as CpuSummary } : {}),
     };
   }
 }
@@ -204,40 +185,105 @@ export function formatCpuTable(targets: TargetSummary[]): string {
   return markdownTable(header, rows);
 }
 
-export function formatChecks(checks: Check[]): string {
-  const mark = { pass: 'PASS', fail: 'FAIL', info: 'INFO' };
-  return checks.map((c) => `${mark[c.status]}  ${c.target}: ${c.requirement} -- ${c.measured}`).join('\n');
+export function describeMachine(pgVersion: string, root: string) {
+  const cpus = os.cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    /* not a git checkout */
+  }
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGb: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    postgres: pgVersion,
+    commit,
+    /** 1-minute load average when the run started: other work on the machine makes figures noisy. */
+    loadAverageAtStart: Math.round(os.loadavg()[0] * 100) / 100,
+  };
+}
+export type MachineInfo = ReturnType<typeof describeMachine>;
+
+export interface Run {
+  startedAt: Date;
+  machine: MachineInfo;
+  settings: { rounds: number; seconds: number; warmupSeconds: number; connections: number; codeConnections: number; loginRate: number; serverEnv: Record<string, string> };
+  seed: { seconds: number; counts: Record<string, number> };
+  targets: TargetSummary[];
+  memory: MemoryReport;
+  webConcurrency: WebConcurrencyReport | undefined;
+  /** Where our server wrote its .cpuprofile (BENCH_CPU_PROF=1). */
+  profileDir: string | undefined;
 }
 
-/** The JSON of the run (timestamped, and as latest.json) and latest.md, the README's figures block. */
-export function writeResults(dir: string, stamp: string, data: unknown, markdown: string): { file: string; latest: string; markdown: string } {
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${stamp}.json`);
-  const latest = join(dir, 'latest.json');
-  const text = `${JSON.stringify(data, null, 2)}\n`;
-  writeFileSync(file, text);
-  writeFileSync(latest, text);
-  const md = join(dir, 'latest.md');
-  writeFileSync(md, markdown);
-  return { file, latest, markdown: md };
-}
-
-/** The figures as the README shows them (replace the block between its bench:figures markers). */
-export function formatMarkdown(opts: { date: string; machine: string; minutes: number; targets: TargetSummary[]; checks: Check[]; memory: string }): string {
-  return [
-    `Run of ${opts.date} (${opts.minutes} min): ${opts.machine}.`,
+/**
+ * The end of a run: ratios and goals, then the JSON (timestamped, and as latest.json) and
+ * latest.md (the README's figures block) in `dir`, and the same tables on `log`. Returns the checks.
+ */
+export function report(run: Run, dir: string, log: (m: string) => void): Check[] {
+  const { startedAt, machine: m, targets, memory } = run;
+  addRatios(targets);
+  const checks = evaluate(new Map(targets.map((t) => [t.name, t])), memory, run.webConcurrency);
+  const file = run.profileDir && existsSync(run.profileDir) ? readdirSync(run.profileDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+  const profile = file ? summarizeCpuProfile(join(run.profileDir!, file)) : undefined;
+  const finishedAt = new Date();
+  const minutes = Math.round(((finishedAt.getTime() - startedAt.getTime()) / 60000) * 10) / 10;
+  const result = {
+    version: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    minutes,
+    machine: { ...m, loadAverageAtEnd: Math.round(os.loadavg()[0] * 100) / 100 },
+    settings: run.settings,
+    seed: run.seed,
+    targets,
+    memory,
+    webConcurrency: run.webConcurrency,
+    checks,
+    profile,
+  };
+  const machineLine =
+    `${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, ${m.postgres}, commit ${m.commit}, ` +
+    `load average ${m.loadAverageAtStart} at the start (others' cores during the rounds: median ${median(targets.map((t) => t.cpu?.otherCores ?? 0)).toFixed(2)})`;
+  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${memory.roundPeaksMb.join(', ')} MB), ${memory.endMb} MB after the run.`;
+  const date = startedAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  // The tables and goals, as printed and as the README's figures block (latest.md).
+  const body = (cpuHeading: string[], checkLines: string[]) => [formatTable(targets), '', memoryLine, '', ...cpuHeading, formatCpuTable(targets), '', ...checkLines];
+  const markdown = [
+    `Run of ${date} (${minutes} min): ${machineLine}.`,
     '',
-    formatTable(opts.targets),
-    '',
-    opts.memory,
-    '',
-    'Where the CPU went (cores = CPU seconds per second):',
-    '',
-    formatCpuTable(opts.targets),
-    '',
-    ...opts.checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`),
+    ...body(['Where the CPU went (cores = CPU seconds per second):', ''], checks.map((c) => `- **${c.status.toUpperCase()}** ${c.target}: ${c.requirement} -- ${c.measured}`)),
     '',
   ].join('\n');
+
+  mkdirSync(dir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const [json, latest, md] = [`${stamp}.json`, 'latest.json', 'latest.md'].map((f) => join(dir, f));
+  const text = `${JSON.stringify(result, null, 2)}\n`;
+  writeFileSync(json, text);
+  writeFileSync(latest, text);
+  writeFileSync(md, markdown);
+
+  const lines = [
+    '',
+    `Results (${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.postgres}; medians of ${run.settings.rounds} rounds)`,
+    ...body(['Where the CPU went (medians of the rounds; cores = CPU seconds per second):'], checks.map((c) => `${c.status.toUpperCase()}  ${c.target}: ${c.requirement} -- ${c.measured}`)),
+    ...(profile
+      ? [
+          '',
+          `CPU profile of our server (${run.profileDir}), share of its busy time (self):`,
+          `  by package:  ${profile.byPackage.map(([k, v]) => `${k} ${v}%`).join(', ')}`,
+          ...profile.byFunction.map(([fn, pct]) => `  ${pct.toFixed(1).padStart(5)}%  ${fn}`),
+        ]
+      : []),
+    '',
+    `Written ${json} (and ${latest}, ${md}) in ${minutes} min`,
+  ];
+  for (const line of lines) log(line);
+  return checks;
 }
 
 interface ProfileNode {
@@ -302,6 +348,21 @@ export interface MemoryReport {
   roundPeaksMb: number[];
 }
 
+/** From our server's peak (MB) in each round of targets: the two halves compared (the same mix of targets in both). */
+export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number): MemoryReport {
+  const r1 = (n: number) => Math.round(n * 10) / 10;
+  const half = Math.max(1, Math.floor(roundPeaks.length / 2));
+  const [first, second] = [roundPeaks.slice(0, half), roundPeaks.slice(half)].map((peaks) => Math.max(0, ...peaks));
+  return {
+    peakMb: r1(peakMb),
+    firstHalfPeakMb: r1(first),
+    secondHalfPeakMb: r1(second),
+    growthPct: roundPeaks.length >= 2 && first > 0 ? r1(((second - first) / first) * 100) : undefined,
+    endMb: r1(endMb),
+    roundPeaksMb: roundPeaks.map(r1),
+  };
+}
+
 export interface WebConcurrencyReport {
   requested: number;
   /** Processes the server really ran (1 means the setting was ignored). */
@@ -326,89 +387,57 @@ export const LIMITS = {
 /** The targets of the issue, checked against the figures of this run. */
 export function evaluate(byName: Map<string, TargetSummary>, memory: MemoryReport | undefined, wc: WebConcurrencyReport | undefined): Check[] {
   const checks: Check[] = [];
-  const verdict = (ok: boolean): Check['status'] => (ok ? 'pass' : 'fail');
+  const check = (target: string, requirement: string, measured: string, ok: boolean | 'info') =>
+    checks.push({ target, requirement, measured, status: ok === 'info' ? 'info' : ok ? 'pass' : 'fail' });
   const floor = byName.get('floor');
 
   for (const t of byName.values()) {
-    if (badShare(t) > LIMITS.maxBadShare) {
-      checks.push({ target: t.name, requirement: 'answers as expected (the figures are void otherwise)', measured: `${t.bad} unexpected answers or errors (${(badShare(t) * 100).toFixed(1)}%)`, status: 'fail' });
-    }
+    if (badShare(t) > LIMITS.maxBadShare) check(t.name, 'answers as expected (the figures are void otherwise)', `${t.bad} unexpected answers or errors (${(badShare(t) * 100).toFixed(1)}%)`, false);
   }
-  for (const name of ['api-me', 'api-bookmarks']) {
-    const t = byName.get(name);
+  for (const t of ['api-me', 'api-bookmarks'].map((name) => byName.get(name))) {
     if (!t || !floor) continue;
-    checks.push({
-      target: name,
-      requirement: `req/s >= ${LIMITS.apiMinXFloorReqPerSec.toFixed(1)}x the floor`,
-      measured: `${t.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(t.xFloorReqPerSec, 2)}x`,
-      status: verdict((t.xFloorReqPerSec ?? 0) >= LIMITS.apiMinXFloorReqPerSec),
-    });
-    checks.push({
-      target: name,
-      requirement: `p99 <= ${LIMITS.apiMaxXFloorP99}x the floor's`,
-      measured: `${t.p99.toFixed(2)} vs ${floor.p99.toFixed(2)} ms = ${fmt(t.xFloorP99, 2)}x`,
-      status: verdict((t.xFloorP99 ?? Infinity) <= LIMITS.apiMaxXFloorP99),
-    });
+    const { apiMinXFloorReqPerSec: minReqs, apiMaxXFloorP99: maxP99 } = LIMITS;
+    check(t.name, `req/s >= ${minReqs.toFixed(1)}x the floor`, `${t.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(t.xFloorReqPerSec, 2)}x`, (t.xFloorReqPerSec ?? 0) >= minReqs);
+    check(t.name, `p99 <= ${maxP99}x the floor's`, `${t.p99.toFixed(2)} vs ${floor.p99.toFixed(2)} ms = ${fmt(t.xFloorP99, 2)}x`, (t.xFloorP99 ?? Infinity) <= maxP99);
   }
-  for (const name of ['refresh-off', 'refresh-rotate']) {
-    const t = byName.get(name);
+  for (const t of ['refresh-off', 'refresh-rotate'].map((name) => byName.get(name))) {
     const peer = t?.peer ? byName.get(t.peer) : undefined;
     if (!t || !peer) continue;
-    checks.push({
-      target: name,
-      requirement: `req/s >= ${LIMITS.refreshMinXPeer}x the peer's refresh`,
-      measured: `${t.reqPerSec.toFixed(0)} vs ${peer.reqPerSec.toFixed(0)} req/s = ${fmt(t.xPeerReqPerSec, 2)}x`,
-      status: verdict((t.xPeerReqPerSec ?? 0) >= LIMITS.refreshMinXPeer),
-    });
+    check(t.name, `req/s >= ${LIMITS.refreshMinXPeer}x the peer's refresh`, `${t.reqPerSec.toFixed(0)} vs ${peer.reqPerSec.toFixed(0)} req/s = ${fmt(t.xPeerReqPerSec, 2)}x`, (t.xPeerReqPerSec ?? 0) >= LIMITS.refreshMinXPeer);
   }
   const code = byName.get('code-exchange');
   if (code) {
-    checks.push({
-      target: code.name,
-      requirement: `p99 < ${LIMITS.codeExchangeMaxP99Ms} ms at ${code.load}`,
-      measured: `p99 ${code.p99.toFixed(2)} ms (p50 ${code.p50.toFixed(2)} ms, ${code.reqPerSec.toFixed(0)} req/s)`,
-      status: verdict(code.p99 < LIMITS.codeExchangeMaxP99Ms),
-    });
+    const max = LIMITS.codeExchangeMaxP99Ms;
+    check(code.name, `p99 < ${max} ms at ${code.load}`, `p99 ${code.p99.toFixed(2)} ms (p50 ${code.p50.toFixed(2)} ms, ${code.reqPerSec.toFixed(0)} req/s)`, code.p99 < max);
   }
-  const idle = byName.get('api-me');
-  const busy = byName.get('api-me+logins');
-  const login = byName.get('login');
+  const [idle, busy, login] = ['api-me', 'api-me+logins', 'login'].map((name) => byName.get(name));
   if (idle && busy) {
     const x = idle.p99 > 0 ? busy.p99 / idle.p99 : Infinity;
-    checks.push({
-      target: busy.name,
-      requirement: `API p99 while logins run < ${LIMITS.loginsMaxXIdleP99}x its idle p99`,
-      measured: `${busy.p99.toFixed(2)} vs ${idle.p99.toFixed(2)} ms = ${x.toFixed(2)}x` + (login ? `; logins ran at ${(login.requests / login.rounds.reduce((s, r) => s + r.seconds, 0)).toFixed(1)}/s, p50 ${login.p50.toFixed(1)} ms, p99 ${login.p99.toFixed(1)} ms` : ''),
-      status: verdict(x < LIMITS.loginsMaxXIdleP99),
-    });
+    const logins = login ? `; logins ran at ${(login.requests / login.rounds.reduce((s, r) => s + r.seconds, 0)).toFixed(1)}/s, p50 ${login.p50.toFixed(1)} ms, p99 ${login.p99.toFixed(1)} ms` : '';
+    check(busy.name, `API p99 while logins run < ${LIMITS.loginsMaxXIdleP99}x its idle p99`, `${busy.p99.toFixed(2)} vs ${idle.p99.toFixed(2)} ms = ${x.toFixed(2)}x${logins}`, x < LIMITS.loginsMaxXIdleP99);
   }
   if (memory) {
-    checks.push({
-      target: 'memory',
-      requirement: `server resident size after the full run < ${LIMITS.memoryMaxMb} MB`,
-      measured: `${memory.endMb.toFixed(0)} MB (peak ${memory.peakMb.toFixed(0)} MB)`,
-      status: verdict(memory.endMb < LIMITS.memoryMaxMb),
-    });
-    checks.push({
-      target: 'memory',
-      requirement: `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,
-      measured:
-        memory.growthPct === undefined
-          ? 'needs BENCH_ROUNDS >= 2'
-          : `peak ${memory.firstHalfPeakMb.toFixed(0)} MB in the first half, ${memory.secondHalfPeakMb.toFixed(0)} MB in the second (${memory.growthPct >= 0 ? '+' : ''}${memory.growthPct.toFixed(1)}%)`,
-      status: memory.growthPct === undefined ? 'info' : verdict(memory.growthPct <= LIMITS.memoryMaxGrowthPct),
-    });
+    const { endMb, peakMb, growthPct, firstHalfPeakMb, secondHalfPeakMb } = memory;
+    check('memory', `server resident size after the full run < ${LIMITS.memoryMaxMb} MB`, `${endMb.toFixed(0)} MB (peak ${peakMb.toFixed(0)} MB)`, endMb < LIMITS.memoryMaxMb);
+    check(
+      'memory',
+      `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,
+      growthPct === undefined
+        ? 'needs BENCH_ROUNDS >= 2'
+        : `peak ${firstHalfPeakMb.toFixed(0)} MB in the first half, ${secondHalfPeakMb.toFixed(0)} MB in the second (${growthPct >= 0 ? '+' : ''}${growthPct.toFixed(1)}%)`,
+      growthPct === undefined ? 'info' : growthPct <= LIMITS.memoryMaxGrowthPct,
+    );
   }
   if (wc) {
-    checks.push({
-      target: 'WEB_CONCURRENCY',
-      requirement: `several processes scale the API when cores are free (report)`,
-      measured:
-        wc.processes <= 1
-          ? `WEB_CONCURRENCY=${wc.requested} was ignored: the server ran 1 process (${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s = ${wc.ratio.toFixed(2)}x)`
-          : `${wc.processes} processes (WEB_CONCURRENCY=${wc.requested}): GET /api/me ${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s with 1 = ${wc.ratio.toFixed(2)}x, on ${wc.cores} cores shared with PostgreSQL and the load generator`,
-      status: 'info',
-    });
+    const versus = `${wc.severalReqPerSec.toFixed(0)} vs ${wc.oneProcessReqPerSec.toFixed(0)} req/s`;
+    check(
+      'WEB_CONCURRENCY',
+      'several processes scale the API when cores are free (report)',
+      wc.processes <= 1
+        ? `WEB_CONCURRENCY=${wc.requested} was ignored: the server ran 1 process (${versus} = ${wc.ratio.toFixed(2)}x)`
+        : `${wc.processes} processes (WEB_CONCURRENCY=${wc.requested}): GET /api/me ${versus} with 1 = ${wc.ratio.toFixed(2)}x, on ${wc.cores} cores shared with PostgreSQL and the load generator`,
+      'info',
+    );
   }
   return checks;
 }
