@@ -2,6 +2,7 @@ import { Knex } from 'knex';
 import { z } from 'zod';
 import { sha256 } from '../lib/crypto';
 import { AppError, TooManyRequestsError, ValidationError } from '../lib/errors';
+import { canonicalEmail } from './email';
 import { isBcryptHash, PasswordHasher } from './password-hasher';
 import { ThrottleRepository } from './throttle.repository';
 import { isUniqueViolation, User, UserRepository } from './user.repository';
@@ -71,7 +72,9 @@ export class AuthService {
     const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
     if (!email || !password) throw new LoginFailedError('Enter your email and password.');
 
-    const accountKey = `acct:${sha256(email.toLowerCase())}`;
+    // The same canonical form the look-up below uses (findByEmail): one key per account, whatever
+    // the spelling (case, width, invisible characters).
+    const accountKey = `acct:${sha256(canonicalEmail(email))}`;
     const addressKey = `ip:${input.address}`;
     const counts = await this.throttles.hit([accountKey, addressKey], this.throttle.windowSeconds);
     const account = counts.get(accountKey)!;
@@ -117,7 +120,7 @@ export class AuthService {
         problems.push(`record ${i + 1}: ${r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
         return;
       }
-      const key = r.data.email.toLowerCase();
+      const key = canonicalEmail(r.data.email);
       if (seen.has(key)) problems.push(`record ${i + 1}: ${r.data.email} appears twice in the file`);
       seen.add(key);
       valid.push(r.data);
