@@ -18,9 +18,14 @@ export const signUpSchema = z.object({ email: emailSchema, name: nameSchema.defa
 
 export const INVALID_LOGIN = 'Incorrect email or password.';
 
+/**
+ * A failed sign-in re-renders the form with a message: that is not an HTTP authentication
+ * challenge, so it is 400, not 401 (RFC 9110 §15.5.2: a 401 must carry WWW-Authenticate, and the
+ * browser would then ask for credentials of a scheme we do not use).
+ */
 export class LoginFailedError extends AppError {
   constructor(message = INVALID_LOGIN) {
-    super(401, 'invalid_login', message);
+    super(400, 'invalid_login', message);
   }
 }
 
