@@ -46,11 +46,14 @@ export function authRoutes(auth: AuthService): Router {
     const body = req.body as Record<string, unknown>;
     const returnTo = safeReturnTo(body.return_to);
     try {
-      const user = await auth.signUp({ email: body.email, name: body.name, password: body.password });
+      const user = await auth.signUp({ email: body.email, name: body.name, password: body.password }, { address: req.ip ?? 'unknown' });
       await signIn(req, user);
       res.redirect(303, returnTo);
     } catch (err) {
-      if (!(err instanceof ValidationError) && !(err instanceof AppError && err.status === 503)) throw err;
+      // Validation, "too many attempts" (429) and "busy" (503) re-render the form; anything else
+      // is the error handler's.
+      if (!(err instanceof ValidationError) && !(err instanceof AppError && (err.status === 429 || err.status === 503))) throw err;
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
       const values = {
         email: typeof body.email === 'string' ? body.email.slice(0, 254) : '',
         name: typeof body.name === 'string' ? body.name.slice(0, 100) : '',

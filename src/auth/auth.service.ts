@@ -53,12 +53,34 @@ export class AuthService {
     private readonly users: UserRepository,
     private readonly throttles: ThrottleRepository,
     private readonly hasher: PasswordHasher,
-    private readonly throttle: { maxPerAccount: number; maxPerAddress: number; windowSeconds: number },
+    private readonly throttle: {
+      maxPerAccount: number;
+      maxPerAddress: number;
+      windowSeconds: number;
+      signupMaxPerEmail: number;
+      signupMaxPerAddress: number;
+    },
   ) {}
 
-  async signUp(input: { email: unknown; name?: unknown; password: unknown; isAdmin?: boolean }): Promise<User> {
+  /**
+   * Creates an account. `from` is the client of a public sign-up request: such attempts are counted
+   * per address and per canonical email before any hash is computed (a flood costs nothing but a
+   * counter, and "already exists" cannot be asked without limit). The operator's CLI passes none.
+   * The hash runs in the sign-up lane of the hashing slots, which cannot crowd out log-ins.
+   */
+  async signUp(input: { email: unknown; name?: unknown; password: unknown; isAdmin?: boolean }, from?: { address: string }): Promise<User> {
     const data = parseInput(signUpSchema, { email: input.email, name: input.name ?? '', password: input.password });
-    const passwordHash = await this.hasher.hash(data.password);
+    if (from) {
+      const emailKey = `signup:acct:${sha256(canonicalEmail(data.email))}`;
+      const addressKey = `signup:ip:${from.address}`;
+      const counts = await this.throttles.hit([emailKey, addressKey], this.throttle.windowSeconds);
+      const refused = [
+        { c: counts.get(emailKey)!, max: this.throttle.signupMaxPerEmail },
+        { c: counts.get(addressKey)!, max: this.throttle.signupMaxPerAddress },
+      ].filter(({ c, max }) => c.attempts > max);
+      if (refused.length) throw this.tooMany('sign-up', refused.map(({ c }) => c.windowStartedAt));
+    }
+    const passwordHash = await this.hasher.hash(data.password, 'signup');
     try {
       return await this.users.create({ email: data.email, name: data.name, passwordHash, isAdmin: input.isAdmin });
     } catch (err) {
@@ -84,14 +106,11 @@ export class AuthService {
     const counts = await this.throttles.hit([accountKey, addressKey], this.throttle.windowSeconds);
     const account = counts.get(accountKey)!;
     const address = counts.get(addressKey)!;
-    if (account.attempts > this.throttle.maxPerAccount || address.attempts > this.throttle.maxPerAddress) {
-      const started = Math.min(account.windowStartedAt.getTime(), address.windowStartedAt.getTime());
-      const retryAfter = Math.max(1, Math.ceil((started + this.throttle.windowSeconds * 1000 - Date.now()) / 1000));
-      throw new TooManyRequestsError(
-        `Too many sign-in attempts. Please wait ${Math.ceil(retryAfter / 60)} minute(s) and try again.`,
-        retryAfter,
-      );
-    }
+    const refused = [
+      { c: account, max: this.throttle.maxPerAccount },
+      { c: address, max: this.throttle.maxPerAddress },
+    ].filter(({ c, max }) => c.attempts > max);
+    if (refused.length) throw this.tooMany('sign-in', refused.map(({ c }) => c.windowStartedAt));
 
     const user = await this.users.findByEmail(email);
     if (!user) {
@@ -106,6 +125,13 @@ export class AuthService {
       await this.users.updatePasswordHash(user.id, await this.hasher.hash(password));
     }
     return user;
+  }
+
+  /** 429 with Retry-After: when the latest of the exceeded windows ends. */
+  private tooMany(what: 'sign-in' | 'sign-up', windowsStartedAt: Date[]): TooManyRequestsError {
+    const ends = Math.max(...windowsStartedAt.map((d) => d.getTime())) + this.throttle.windowSeconds * 1000;
+    const retryAfter = Math.max(1, Math.ceil((ends - Date.now()) / 1000));
+    return new TooManyRequestsError(`Too many ${what} attempts. Please wait ${Math.ceil(retryAfter / 60)} minute(s) and try again.`, retryAfter);
   }
 
   /** Imports users with existing bcrypt hashes, all or nothing. */
