@@ -2,6 +2,7 @@ import { Knex } from 'knex';
 import { SkillEventService } from './alexa/skill-events.service';
 import { AccountService } from './auth/account.service';
 import { AuthService } from './auth/auth.service';
+import { DeviceCookies } from './auth/device-cookie';
 import { PasswordHasher } from './auth/password-hasher';
 import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
@@ -28,7 +29,7 @@ export function createServices(config: Config, knex: Knex) {
   const users = new UserRepository(knex);
   const throttles = new ThrottleRepository(knex);
   const hasher = new PasswordHasher(config.password);
-  const auth = new AuthService(knex, users, throttles, hasher, config.throttle);
+  const auth = new AuthService(knex, users, throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
   // Revocations reach the caches of every process; main.ts starts the listener (real PostgreSQL).
   const revocations = new RevocationBus();
   const tokenCache = createAccessTokenCache();

@@ -2,6 +2,7 @@ import { Knex } from 'knex';
 import { z } from 'zod';
 import { sha256 } from '../lib/crypto';
 import { AppError, TooManyRequestsError, ValidationError } from '../lib/errors';
+import { DeviceCookies } from './device-cookie';
 import { canonicalEmail } from './email';
 import { isBcryptHash, PasswordHasher } from './password-hasher';
 import { ThrottleRepository } from './throttle.repository';
@@ -60,7 +61,12 @@ export class AuthService {
       signupMaxPerEmail: number;
       signupMaxPerAddress: number;
     },
+    private readonly devices: DeviceCookies,
   ) {}
+
+  get deviceCookieTtlSeconds(): number {
+    return this.devices.ttlSeconds;
+  }
 
   /**
    * Creates an account. `from` is the client of a public sign-up request: such attempts are counted
@@ -91,28 +97,33 @@ export class AuthService {
 
   /**
    * Checks a password. Unknown email and wrong password give the same error after similar work
-   * (a dummy verify). Attempts are counted per account and per client address before any hash
-   * is computed.
+   * (a dummy verify). Attempts are counted before any hash is computed: per client address, and
+   * per account, or, for a browser presenting a valid device cookie for this account, per device.
+   * Success returns a new device cookie for the browser.
    */
-  async login(input: { email: unknown; password: unknown; address: string }): Promise<User> {
+  async login(input: { email: unknown; password: unknown; address: string; deviceCookie?: unknown }): Promise<{ user: User; deviceCookie: string }> {
     const email = typeof input.email === 'string' ? input.email.trim().slice(0, 254) : '';
     const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
     if (!email || !password) throw new LoginFailedError('Enter your email and password.');
 
-    // The same canonical form the look-up below uses (findByEmail): one key per account, whatever
-    // the spelling (case, width, invisible characters).
-    const accountKey = `acct:${sha256(canonicalEmail(email))}`;
+    // Found by the canonical form (findByEmail), before counting: a device cookie is trusted only
+    // for the account it was issued for, so the account must be known to tell.
+    const user = await this.users.findByEmail(email);
+    const device = this.devices.verify(input.deviceCookie);
+    const trusted = device !== undefined && user !== undefined && device.userId === user.id;
+    // A trusted device counts its failures under its own key (OWASP device cookies): a stranger
+    // exhausting the account's untrusted-client key cannot lock this browser out. Everyone else
+    // counts under the account's key, built from the same canonical form as the look-up: one key
+    // per account, whatever the spelling (case, width, invisible characters).
+    const accountKey = trusted ? `dev:${sha256(`${user.id}:${device.nonce}`)}` : `acct:${sha256(canonicalEmail(email))}`;
     const addressKey = `ip:${input.address}`;
     const counts = await this.throttles.hit([accountKey, addressKey], this.throttle.windowSeconds);
-    const account = counts.get(accountKey)!;
-    const address = counts.get(addressKey)!;
     const refused = [
-      { c: account, max: this.throttle.maxPerAccount },
-      { c: address, max: this.throttle.maxPerAddress },
+      { c: counts.get(accountKey)!, max: this.throttle.maxPerAccount },
+      { c: counts.get(addressKey)!, max: this.throttle.maxPerAddress },
     ].filter(({ c, max }) => c.attempts > max);
     if (refused.length) throw this.tooMany('sign-in', refused.map(({ c }) => c.windowStartedAt));
 
-    const user = await this.users.findByEmail(email);
     if (!user) {
       await this.hasher.verifyDummy(password);
       throw new LoginFailedError();
@@ -124,7 +135,8 @@ export class AuthService {
     if (result.needsRehash) {
       await this.users.updatePasswordHash(user.id, await this.hasher.hash(password));
     }
-    return user;
+    // A fresh nonce at every sign-in: the browser's device key starts again from zero.
+    return { user, deviceCookie: this.devices.issue(user.id) };
   }
 
   /** 429 with Retry-After: when the latest of the exceeded windows ends. */
