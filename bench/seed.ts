@@ -117,8 +117,9 @@ export async function seedDatabase(knex: Knex, url: string, sizes: SeedSizes, lo
 
     await step(
       'users',
-      `INSERT INTO users (email, name, password_hash)
-       SELECT 'user' || g || '@bench.test', 'Bench User ' || g, $1 FROM generate_series(1, $2::int) g`,
+      // Bulk insert in SQL: these ASCII lower-case addresses are their own canonicalEmail() form.
+      `INSERT INTO users (email, email_canonical, name, password_hash)
+       SELECT 'user' || g || '@bench.test', 'user' || g || '@bench.test', 'Bench User ' || g, $1 FROM generate_series(1, $2::int) g`,
       [passwordHash, sizes.users],
     );
     await step(

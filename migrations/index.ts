@@ -4,6 +4,7 @@ import * as m002 from './20261122_002_sessions';
 import * as m003 from './20261122_003_login_throttles';
 import * as m004 from './20261122_004_oauth';
 import * as m005 from './20261122_005_recipes';
+import * as m006 from './20261201_006_users_email_canonical';
 import * as m007 from './20261201_007_client_resource_server';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
@@ -13,5 +14,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261122_003_login_throttles': m003,
   '20261122_004_oauth': m004,
   '20261122_005_recipes': m005,
+  '20261201_006_users_email_canonical': m006,
   '20261201_007_client_resource_server': m007,
 };

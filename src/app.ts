@@ -59,7 +59,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(csrfProtection);
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.accounts));
-  browser.use(authRoutes(services.auth));
+  browser.use(authRoutes(services.auth, { secureCookies: config.cookieSecure }));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
   browser.use(adminClientRoutes(services.clients));

@@ -3,6 +3,7 @@ import { Knex } from 'knex';
 import { SkillEventService } from './alexa/skill-events.service';
 import { AccountService } from './auth/account.service';
 import { AuthService } from './auth/auth.service';
+import { DeviceCookies } from './auth/device-cookie';
 import { PasswordHasher } from './auth/password-hasher';
 import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
@@ -70,7 +71,7 @@ export function createServices(config: Config, knex: Knex) {
   const hasher = new PasswordHasher(config.password);
 
   return {
-    auth: new AuthService(knex, store.users, store.throttles, hasher, config.throttle),
+    auth: new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret)),
     accounts: new AccountService(store.users, grants, uow),
     clients,
     grants,

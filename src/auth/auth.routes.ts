@@ -2,11 +2,12 @@ import { Router } from 'express';
 import { AppError, ValidationError } from '../lib/errors';
 import { noStore } from '../http/security-headers';
 import { AuthService } from './auth.service';
+import { DEVICE_COOKIE, readCookie } from './device-cookie';
 import { safeReturnTo } from './return-to';
 import { signIn, signOut } from './session';
 
 /** Sign-up, log-in and log-out pages. Expects the session, body parser and CSRF middleware. */
-export function authRoutes(auth: AuthService): Router {
+export function authRoutes(auth: AuthService, opts: { secureCookies: boolean }): Router {
   const router = Router();
   router.use(['/login', '/signup', '/logout'], noStore);
 
@@ -20,8 +21,21 @@ export function authRoutes(auth: AuthService): Router {
     const body = req.body as Record<string, unknown>;
     const returnTo = safeReturnTo(body.return_to);
     try {
-      const user = await auth.login({ email: body.email, password: body.password, address: req.ip ?? 'unknown' });
+      const { user, deviceCookie } = await auth.login({
+        email: body.email,
+        password: body.password,
+        address: req.ip ?? 'unknown',
+        deviceCookie: readCookie(req.headers.cookie, DEVICE_COOKIE),
+      });
       await signIn(req, user);
+      // Only the log-in form needs it (Path=/login); kept across log-outs, which is its point.
+      res.cookie(DEVICE_COOKIE, deviceCookie, {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: opts.secureCookies,
+        path: '/login',
+        maxAge: auth.deviceCookieTtlSeconds * 1000,
+      });
       res.redirect(303, returnTo);
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500 && err.status !== 503) throw err;
@@ -46,11 +60,14 @@ export function authRoutes(auth: AuthService): Router {
     const body = req.body as Record<string, unknown>;
     const returnTo = safeReturnTo(body.return_to);
     try {
-      const user = await auth.signUp({ email: body.email, name: body.name, password: body.password });
+      const user = await auth.signUp({ email: body.email, name: body.name, password: body.password }, { address: req.ip ?? 'unknown' });
       await signIn(req, user);
       res.redirect(303, returnTo);
     } catch (err) {
-      if (!(err instanceof ValidationError) && !(err instanceof AppError && err.status === 503)) throw err;
+      // Validation, "too many attempts" (429) and "busy" (503) re-render the form; anything else
+      // is the error handler's.
+      if (!(err instanceof ValidationError) && !(err instanceof AppError && (err.status === 429 || err.status === 503))) throw err;
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
       const values = {
         email: typeof body.email === 'string' ? body.email.slice(0, 254) : '',
         name: typeof body.name === 'string' ? body.name.slice(0, 100) : '',

@@ -1,7 +1,10 @@
 import { Knex } from 'knex';
 import { z } from 'zod';
 import { sha256 } from '../lib/crypto';
+import { parseInput } from '../lib/validation';
 import { AppError, TooManyRequestsError, ValidationError } from '../lib/errors';
+import { DeviceCookies } from './device-cookie';
+import { canonicalEmail } from './email';
 import { isBcryptHash, PasswordHasher } from './password-hasher';
 import { ThrottleRepository } from './throttle.repository';
 import { isUniqueViolation, User, UserRepository } from './user.repository';
@@ -17,9 +20,14 @@ export const signUpSchema = z.object({ email: emailSchema, name: nameSchema.defa
 
 export const INVALID_LOGIN = 'Incorrect email or password.';
 
+/**
+ * A failed sign-in re-renders the form with a message: that is not an HTTP authentication
+ * challenge, so it is 400, not 401 (RFC 9110 §15.5.2: a 401 must carry WWW-Authenticate, and the
+ * browser would then ask for credentials of a scheme we do not use).
+ */
 export class LoginFailedError extends AppError {
   constructor(message = INVALID_LOGIN) {
-    super(401, 'invalid_login', message);
+    super(400, 'invalid_login', message);
   }
 }
 
@@ -30,16 +38,6 @@ export interface ImportRecord {
   is_admin?: boolean;
 }
 
-export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  const fields: Record<string, string> = {};
-  for (const issue of r.error.issues) {
-    const key = issue.path.join('.') || 'form';
-    fields[key] ??= issue.message;
-  }
-  throw new ValidationError(Object.values(fields).join(' '), fields);
-}
 
 export class AuthService {
   constructor(
@@ -47,12 +45,39 @@ export class AuthService {
     private readonly users: UserRepository,
     private readonly throttles: ThrottleRepository,
     private readonly hasher: PasswordHasher,
-    private readonly throttle: { maxPerAccount: number; maxPerAddress: number; windowSeconds: number },
+    private readonly throttle: {
+      maxPerAccount: number;
+      maxPerAddress: number;
+      windowSeconds: number;
+      signupMaxPerEmail: number;
+      signupMaxPerAddress: number;
+    },
+    private readonly devices: DeviceCookies,
   ) {}
 
-  async signUp(input: { email: unknown; name?: unknown; password: unknown; isAdmin?: boolean }): Promise<User> {
+  get deviceCookieTtlSeconds(): number {
+    return this.devices.ttlSeconds;
+  }
+
+  /**
+   * Creates an account. `from` is the client of a public sign-up request: such attempts are counted
+   * per address and per canonical email before any hash is computed (a flood costs nothing but a
+   * counter, and "already exists" cannot be asked without limit). The operator's CLI passes none.
+   * The hash runs in the sign-up lane of the hashing slots, which cannot crowd out log-ins.
+   */
+  async signUp(input: { email: unknown; name?: unknown; password: unknown; isAdmin?: boolean }, from?: { address: string }): Promise<User> {
     const data = parseInput(signUpSchema, { email: input.email, name: input.name ?? '', password: input.password });
-    const passwordHash = await this.hasher.hash(data.password);
+    if (from) {
+      const emailKey = `signup:acct:${sha256(canonicalEmail(data.email))}`;
+      const addressKey = `signup:ip:${from.address}`;
+      const counts = await this.throttles.hit([emailKey, addressKey], this.throttle.windowSeconds);
+      const refused = [
+        { c: counts.get(emailKey)!, max: this.throttle.signupMaxPerEmail },
+        { c: counts.get(addressKey)!, max: this.throttle.signupMaxPerAddress },
+      ].filter(({ c, max }) => c.attempts > max);
+      if (refused.length) throw this.tooMany('sign-up', refused.map(({ c }) => c.windowStartedAt));
+    }
+    const passwordHash = await this.hasher.hash(data.password, 'signup');
     try {
       return await this.users.create({ email: data.email, name: data.name, passwordHash, isAdmin: input.isAdmin });
     } catch (err) {
@@ -63,29 +88,33 @@ export class AuthService {
 
   /**
    * Checks a password. Unknown email and wrong password give the same error after similar work
-   * (a dummy verify). Attempts are counted per account and per client address before any hash
-   * is computed.
+   * (a dummy verify). Attempts are counted before any hash is computed: per client address, and
+   * per account, or, for a browser presenting a valid device cookie for this account, per device.
+   * Success returns a new device cookie for the browser.
    */
-  async login(input: { email: unknown; password: unknown; address: string }): Promise<User> {
+  async login(input: { email: unknown; password: unknown; address: string; deviceCookie?: unknown }): Promise<{ user: User; deviceCookie: string }> {
     const email = typeof input.email === 'string' ? input.email.trim().slice(0, 254) : '';
     const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
     if (!email || !password) throw new LoginFailedError('Enter your email and password.');
 
-    const accountKey = `acct:${sha256(email.toLowerCase())}`;
+    // Found by the canonical form (findByEmail), before counting: a device cookie is trusted only
+    // for the account it was issued for, so the account must be known to tell.
+    const user = await this.users.findByEmail(email);
+    const device = this.devices.verify(input.deviceCookie);
+    const trusted = device !== undefined && user !== undefined && device.userId === user.id;
+    // A trusted device counts its failures under its own key (OWASP device cookies): a stranger
+    // exhausting the account's untrusted-client key cannot lock this browser out. Everyone else
+    // counts under the account's key, built from the same canonical form as the look-up: one key
+    // per account, whatever the spelling (case, width, invisible characters).
+    const accountKey = trusted ? `dev:${sha256(`${user.id}:${device.nonce}`)}` : `acct:${sha256(canonicalEmail(email))}`;
     const addressKey = `ip:${input.address}`;
     const counts = await this.throttles.hit([accountKey, addressKey], this.throttle.windowSeconds);
-    const account = counts.get(accountKey)!;
-    const address = counts.get(addressKey)!;
-    if (account.attempts > this.throttle.maxPerAccount || address.attempts > this.throttle.maxPerAddress) {
-      const started = Math.min(account.windowStartedAt.getTime(), address.windowStartedAt.getTime());
-      const retryAfter = Math.max(1, Math.ceil((started + this.throttle.windowSeconds * 1000 - Date.now()) / 1000));
-      throw new TooManyRequestsError(
-        `Too many sign-in attempts. Please wait ${Math.ceil(retryAfter / 60)} minute(s) and try again.`,
-        retryAfter,
-      );
-    }
+    const refused = [
+      { c: counts.get(accountKey)!, max: this.throttle.maxPerAccount },
+      { c: counts.get(addressKey)!, max: this.throttle.maxPerAddress },
+    ].filter(({ c, max }) => c.attempts > max);
+    if (refused.length) throw this.tooMany('sign-in', refused.map(({ c }) => c.windowStartedAt));
 
-    const user = await this.users.findByEmail(email);
     if (!user) {
       await this.hasher.verifyDummy(password);
       throw new LoginFailedError();
@@ -97,7 +126,15 @@ export class AuthService {
     if (result.needsRehash) {
       await this.users.updatePasswordHash(user.id, await this.hasher.hash(password));
     }
-    return user;
+    // A fresh nonce at every sign-in: the browser's device key starts again from zero.
+    return { user, deviceCookie: this.devices.issue(user.id) };
+  }
+
+  /** 429 with Retry-After: when the latest of the exceeded windows ends. */
+  private tooMany(what: 'sign-in' | 'sign-up', windowsStartedAt: Date[]): TooManyRequestsError {
+    const ends = Math.max(...windowsStartedAt.map((d) => d.getTime())) + this.throttle.windowSeconds * 1000;
+    const retryAfter = Math.max(1, Math.ceil((ends - Date.now()) / 1000));
+    return new TooManyRequestsError(`Too many ${what} attempts. Please wait ${Math.ceil(retryAfter / 60)} minute(s) and try again.`, retryAfter);
   }
 
   /** Imports users with existing bcrypt hashes, all or nothing. */
@@ -117,7 +154,7 @@ export class AuthService {
         problems.push(`record ${i + 1}: ${r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
         return;
       }
-      const key = r.data.email.toLowerCase();
+      const key = canonicalEmail(r.data.email);
       if (seen.has(key)) problems.push(`record ${i + 1}: ${r.data.email} appears twice in the file`);
       seen.add(key);
       valid.push(r.data);

@@ -1,15 +1,28 @@
 import * as argon2 from '@node-rs/argon2';
 import bcrypt from 'bcrypt';
 import { randomBytes } from 'node:crypto';
-import { Semaphore } from '../lib/semaphore';
+import { LaneSemaphore } from '../lib/semaphore';
 
 export interface PasswordParams {
   memoryCost: number;
   timeCost: number;
   parallelism: number;
+  /** Hashes in flight at once, all lanes together (LOGIN_CONCURRENCY). */
   concurrency: number;
+  /** Log-ins waiting for a slot (LOGIN_QUEUE). */
   queue: number;
+  /** The share of `concurrency` sign-ups may take (SIGNUP_CONCURRENCY, below `concurrency`). */
+  signupConcurrency: number;
+  /** Sign-ups waiting for a slot (SIGNUP_QUEUE). */
+  signupQueue: number;
 }
+
+/**
+ * Who is waiting for the hash: a log-in (Alexa linking waits on it) goes first and may use every
+ * slot; a sign-up gets a smaller share and its own queue, so a sign-up flood cannot make log-ins
+ * "busy".
+ */
+export type HashLane = 'login' | 'signup';
 
 const ARGON2ID = 2; // Algorithm.Argon2id (a const enum, which isolated-module builds cannot inline)
 const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
@@ -31,14 +44,18 @@ export interface VerifyResult {
 /**
  * argon2id (OWASP: m=19 MiB, t=2, p=1) for every new hash; bcrypt only to verify imported hashes.
  * Every hash and verify runs through a small semaphore: they run on libuv's pool, off the event
- * loop, and a login storm queues (bounded) instead of starving the rest of the server.
+ * loop, and a login storm queues (bounded) instead of starving the rest of the server. Log-ins
+ * and sign-ups are separate lanes of it (HashLane).
  */
 export class PasswordHasher {
-  private readonly gate: Semaphore;
+  private readonly gate: LaneSemaphore<HashLane>;
   private dummyHash: Promise<string> | undefined;
 
   constructor(private readonly params: PasswordParams) {
-    this.gate = new Semaphore(params.concurrency, params.queue);
+    this.gate = new LaneSemaphore<HashLane>(params.concurrency, [
+      ['login', { concurrency: params.concurrency, queue: params.queue }],
+      ['signup', { concurrency: params.signupConcurrency, queue: params.signupQueue }],
+    ]);
   }
 
   private options(): argon2.Options {
@@ -50,13 +67,13 @@ export class PasswordHasher {
     };
   }
 
-  hash(password: string): Promise<string> {
-    return this.gate.run(() => argon2.hash(password, this.options()));
+  hash(password: string, lane: HashLane = 'login'): Promise<string> {
+    return this.gate.run(lane, () => argon2.hash(password, this.options()));
   }
 
   async verify(hash: string, password: string): Promise<VerifyResult> {
     if (hash.startsWith('$argon2')) {
-      const ok = await this.gate.run(() => argon2.verify(hash, password));
+      const ok = await this.gate.run('login', () => argon2.verify(hash, password));
       return { ok, needsRehash: ok && this.isOutdated(hash) };
     }
     if (isBcryptHash(hash, 4)) {
@@ -66,7 +83,7 @@ export class PasswordHasher {
         await this.verifyDummy(password);
         return { ok: false, needsRehash: false };
       }
-      const ok = await this.gate.run(() => bcrypt.compare(password, hash));
+      const ok = await this.gate.run('login', () => bcrypt.compare(password, hash));
       return { ok, needsRehash: ok };
     }
     await this.verifyDummy(password);
@@ -77,7 +94,7 @@ export class PasswordHasher {
   async verifyDummy(password: string): Promise<void> {
     this.dummyHash ??= argon2.hash(randomBytes(16).toString('hex'), this.options());
     const dummy = await this.dummyHash;
-    await this.gate.run(() => argon2.verify(dummy, password));
+    await this.gate.run('login', () => argon2.verify(dummy, password));
   }
 
   private isOutdated(hash: string): boolean {

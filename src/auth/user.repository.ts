@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import { canonicalEmail } from './email';
 
 export interface User {
   id: number;
@@ -20,6 +21,7 @@ export interface NewUser {
 interface UserRow {
   id: number;
   email: string;
+  email_canonical: string;
   name: string;
   password_hash: string;
   is_admin: boolean;
@@ -42,8 +44,12 @@ export const isUniqueViolation = (err: unknown) => (err as { code?: string })?.c
 export class UserRepository {
   constructor(private readonly db: Knex) {}
 
+  /**
+   * The account an address reaches: equality on the canonical form computed in JavaScript, never
+   * SQL lower() (whose case mapping disagrees with JavaScript's; security.md).
+   */
   async findByEmail(email: string, trx: Knex | Knex.Transaction = this.db): Promise<User | undefined> {
-    const row = await trx<UserRow>('users').whereRaw('lower(email) = lower(?)', [email]).first();
+    const row = await trx<UserRow>('users').where({ email_canonical: canonicalEmail(email) }).first();
     return row ? toUser(row) : undefined;
   }
 
@@ -52,10 +58,10 @@ export class UserRepository {
     return row ? toUser(row) : undefined;
   }
 
-  /** Throws the database's unique violation (23505) when the email is taken. */
+  /** Throws the database's unique violation (23505) when the email's canonical form is taken. */
   async create(user: NewUser, trx: Knex | Knex.Transaction = this.db): Promise<User> {
     const [row] = await trx<UserRow>('users')
-      .insert({ email: user.email, name: user.name, password_hash: user.passwordHash, is_admin: user.isAdmin ?? false })
+      .insert({ email: user.email, email_canonical: canonicalEmail(user.email), name: user.name, password_hash: user.passwordHash, is_admin: user.isAdmin ?? false })
       .returning('*');
     return toUser(row as UserRow);
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseInput } from '../auth/auth.service';
+import { parseInput } from '../lib/validation';
 import { Page, pageQuerySchema, toPage } from '../lib/pagination';
 import { recipeNotFound } from '../recipes/recipe.service';
 import { Bookmark, BookmarkRepository } from './bookmark.repository';

@@ -55,6 +55,12 @@ const envSchema = z.object({
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: intFromEnv(10, 1, 1000),
   LOGIN_MAX_ATTEMPTS_PER_ADDRESS: intFromEnv(100, 1, 100000),
   LOGIN_WINDOW_SECONDS: intFromEnv(900, 10, 86400),
+  // Sign-up: its own share of the hashing slots (default: all but one of LOGIN_CONCURRENCY, so a
+  // log-in always finds one) and its own attempt limits, counted in the same window as log-ins.
+  SIGNUP_CONCURRENCY: intFromEnv(0, 0, 64),
+  SIGNUP_QUEUE: intFromEnv(8, 0, 10000),
+  SIGNUP_MAX_ATTEMPTS_PER_EMAIL: intFromEnv(5, 1, 1000),
+  SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: intFromEnv(20, 1, 100000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: intFromEnv(10, 1, 300),
   WEB_CONCURRENCY: intFromEnv(1, 1, 64),
@@ -95,11 +101,15 @@ export interface Config {
     readonly parallelism: number;
     readonly concurrency: number;
     readonly queue: number;
+    readonly signupConcurrency: number;
+    readonly signupQueue: number;
   };
   readonly throttle: {
     readonly maxPerAccount: number;
     readonly maxPerAddress: number;
     readonly windowSeconds: number;
+    readonly signupMaxPerEmail: number;
+    readonly signupMaxPerAddress: number;
   };
   readonly logLevel: string;
   readonly shutdownTimeoutSeconds: number;
@@ -129,6 +139,9 @@ export function loadConfig(env: Env): Config {
 
   if (e.SESSION_SECRET !== undefined && isWeakSecret(e.SESSION_SECRET)) {
     problems.push('SESSION_SECRET: must be at least 32 characters of random text (try: openssl rand -base64 48)');
+  }
+  if (e.SIGNUP_CONCURRENCY > e.LOGIN_CONCURRENCY) {
+    problems.push('SIGNUP_CONCURRENCY: must not exceed LOGIN_CONCURRENCY (sign-ups take a share of the same hashing slots)');
   }
   if (isProduction && e.SESSION_SECRET === undefined) {
     problems.push('SESSION_SECRET: required when NODE_ENV=production (try: openssl rand -base64 48)');
@@ -172,11 +185,15 @@ export function loadConfig(env: Env): Config {
       parallelism: e.ARGON2_PARALLELISM,
       concurrency: e.LOGIN_CONCURRENCY,
       queue: e.LOGIN_QUEUE,
+      signupConcurrency: e.SIGNUP_CONCURRENCY || Math.max(1, e.LOGIN_CONCURRENCY - 1),
+      signupQueue: e.SIGNUP_QUEUE,
     }),
     throttle: Object.freeze({
       maxPerAccount: e.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
       maxPerAddress: e.LOGIN_MAX_ATTEMPTS_PER_ADDRESS,
       windowSeconds: e.LOGIN_WINDOW_SECONDS,
+      signupMaxPerEmail: e.SIGNUP_MAX_ATTEMPTS_PER_EMAIL,
+      signupMaxPerAddress: e.SIGNUP_MAX_ATTEMPTS_PER_ADDRESS,
     }),
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,

@@ -54,17 +54,25 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.destroy();
     return;
   }
-  for (const [name, value] of Object.entries(appError.headers)) res.setHeader(name, value);
-  res.status(appError.status);
+  const json = wantsJson(req);
+  // Browser pages authenticate with a form and a session cookie, never an HTTP scheme: a 401 there
+  // would need a WWW-Authenticate challenge (RFC 9110 §15.5.2), and a Basic one would pop up the
+  // browser's credential dialog. Any 401 that reaches a page is answered 400 without a challenge.
+  const pageWithout401 = !json && appError.status === 401;
+  for (const [name, value] of Object.entries(appError.headers)) {
+    if (pageWithout401 && name.toLowerCase() === 'www-authenticate') continue;
+    res.setHeader(name, value);
+  }
+  res.status(pageWithout401 ? 400 : appError.status);
   if (appError.status >= 500 || appError instanceof OAuthError) res.setHeader('Cache-Control', 'no-store');
-  if (wantsJson(req)) {
+  if (json) {
     const code = appError.status >= 500 ? (appError.status === 503 ? 'temporarily_unavailable' : 'server_error') : appError.code;
     // A validation error names each bad field, so a client can show or fix exactly that field.
     const fields = appError instanceof ValidationError && Object.keys(appError.fields).length > 0 ? { fields: appError.fields } : {};
     res.json({ error: code, error_description: appError.message, ...fields });
     return;
   }
-  res.render('error', { title: titleFor(appError.status), message: appError.message, status: appError.status });
+  res.render('error', { title: titleFor(res.statusCode), message: appError.message, status: res.statusCode });
 };
 
 function titleFor(status: number): string {

@@ -37,3 +37,59 @@ export class Semaphore {
     }
   }
 }
+
+export interface LaneLimits {
+  /** At most this many of the lane's jobs run at once (never more than the semaphore's total). */
+  concurrency: number;
+  /** At most this many of the lane's jobs wait; beyond that the lane answers busy. */
+  queue: number;
+}
+
+/**
+ * A semaphore whose slots are shared by lanes in priority order (the first lane named first).
+ * Each lane has its own cap and its own bounded queue, so a flood in a low-priority lane (sign-up)
+ * fills only its own share and its own queue: a high-priority lane (log-in, which Alexa linking
+ * waits on) still finds a slot free, or waits first in line for the next one, and is never told
+ * "busy" because of the other lane's queue.
+ */
+export class LaneSemaphore<L extends string> {
+  private active = 0;
+  private readonly lanes: Map<L, LaneLimits & { active: number; waiting: Array<() => void> }>;
+
+  constructor(
+    private readonly max: number,
+    lanes: Array<[L, LaneLimits]>,
+  ) {
+    this.lanes = new Map(lanes.map(([name, l]) => [name, { concurrency: Math.min(l.concurrency, max), queue: l.queue, active: 0, waiting: [] }]));
+  }
+
+  async run<T>(laneName: L, job: () => Promise<T>): Promise<T> {
+    const lane = this.lanes.get(laneName);
+    if (!lane) throw new Error(`unknown lane ${laneName}`);
+    if (this.active < this.max && lane.active < lane.concurrency) {
+      this.active++;
+      lane.active++;
+    } else {
+      if (lane.waiting.length >= lane.queue) throw new BusyError();
+      await new Promise<void>((resolve) => lane.waiting.push(resolve)); // the slot is handed over in release()
+    }
+    try {
+      return await job();
+    } finally {
+      this.release(lane);
+    }
+  }
+
+  private release(done: LaneLimits & { active: number }): void {
+    this.active--;
+    done.active--;
+    for (const lane of this.lanes.values()) {
+      if (lane.waiting.length > 0 && lane.active < lane.concurrency) {
+        this.active++;
+        lane.active++;
+        lane.waiting.shift()!();
+        return;
+      }
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { Knex } from 'knex';
-import { parseInput } from '../auth/auth.service';
+import { parseInput } from '../lib/validation';
 import { NotFoundError } from '../lib/errors';
 import { Page, toPage } from '../lib/pagination';
 import { Recipe, RecipeRepository, RecipeSummary } from './recipe.repository';

@@ -156,8 +156,9 @@ describeInBrowser('account linking in a real browser', () => {
       await reachConsent(session, user.email);
       const location = await decide(session, alexa, 'Allow');
       expect(location.searchParams.get('code')).toMatch(/^lb_ac_/);
-      // Chrome logs a document's error status as a console error: the failed sign-in's 401 is the only one.
-      expect(session.problems()).toEqual({ ...NO_PROBLEMS, consoleErrors: [expect.stringContaining('the server responded with a status of 401')] });
+      // Chrome logs a document's error status as a console error: the failed sign-in's re-rendered
+      // form (400: a form error, not an HTTP authentication challenge) is the only one.
+      expect(session.problems()).toEqual({ ...NO_PROBLEMS, consoleErrors: [expect.stringContaining('the server responded with a status of 400')] });
     });
 
     it('when the client is unknown, then an error page is shown and the browser goes nowhere else', async () => {

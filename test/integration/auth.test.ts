@@ -71,12 +71,12 @@ describe('login', () => {
     expect(res.status).toBe(303);
   });
 
-  it('when the password is wrong or the email unknown, then both get the same message on the page', async () => {
+  it('when the password is wrong or the email unknown, then both get the same message on the re-rendered form (400, no HTTP challenge)', async () => {
     const user = await createUser(ctx);
     const wrong = await signInAs(browser(ctx.app), user.email, 'not the password');
     const unknown = await signInAs(browser(ctx.app), uniqueEmail('nobody'), 'not the password');
-    expect(wrong.status).toBe(401);
-    expect(unknown.status).toBe(401);
+    expect(wrong.status).toBe(400);
+    expect(unknown.status).toBe(400);
     const message = (html: string) => /<div class="alert" role="alert" id="form-error">([^<]*)<\/div>/.exec(html)?.[1];
     expect(message(wrong.text)).toBe('Incorrect email or password.');
     expect(message(unknown.text)).toBe(message(wrong.text));
@@ -113,7 +113,7 @@ describe('login', () => {
     const page = await agent.get('/login');
     const csrf = csrfFrom(page.text);
     const arr = await agent.post('/login').type('form').send(`_csrf=${csrf}&email=a@b.c&email=d@e.f&password=x&password=y`);
-    expect(arr.status).toBe(401);
+    expect(arr.status).toBe(400);
     const huge = await agent.post('/login').type('form').send({ _csrf: csrf, email: 'x'.repeat(40000), password: 'y' });
     expect(huge.status).toBe(413);
   });
@@ -122,7 +122,7 @@ describe('login', () => {
     const user = await createUser(ctx);
     await ctx.services.accounts.disableUser(user.id);
     const res = await signInAs(browser(ctx.app), user.email);
-    expect(res.status).toBe(401);
+    expect(res.status).toBe(400);
     expect(res.text).toContain('Incorrect email or password.');
   });
 
@@ -176,9 +176,9 @@ describe('login throttling', () => {
     const b = createTestContext({ LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3' });
     try {
       const user = await createUser(a);
-      expect((await signInAs(browser(a.app), user.email, 'wrong-1')).status).toBe(401);
-      expect((await signInAs(browser(b.app), user.email, 'wrong-2')).status).toBe(401);
-      expect((await signInAs(browser(a.app), user.email, 'wrong-3')).status).toBe(401);
+      expect((await signInAs(browser(a.app), user.email, 'wrong-1')).status).toBe(400);
+      expect((await signInAs(browser(b.app), user.email, 'wrong-2')).status).toBe(400);
+      expect((await signInAs(browser(a.app), user.email, 'wrong-3')).status).toBe(400);
       const blocked = await signInAs(browser(b.app), user.email, TEST_PASSWORD);
       expect(blocked.status).toBe(429);
       expect(blocked.headers['retry-after']).toBeDefined();
@@ -235,7 +235,7 @@ describe('imported bcrypt users', () => {
     await ctx.services.auth.importUsers([{ email, password_hash: hash }]);
     // bcrypt itself would accept this: it ignores everything after byte 72.
     expect(await bcrypt.compare(`${first72}-and-more`, hash)).toBe(true);
-    expect((await signInAs(browser(ctx.app), email, `${first72}-and-more`)).status).toBe(401);
+    expect((await signInAs(browser(ctx.app), email, `${first72}-and-more`)).status).toBe(400);
     expect((await signInAs(browser(ctx.app), email, first72)).status).toBe(303);
   });
 

@@ -138,9 +138,9 @@ describePg('two server processes on one database', () => {
 
   it('when login attempts are spread over both processes, then throttling counts them all', async () => {
     const user = await createUser(ctx);
-    expect((await loginOn(urlA, new CookieJar(), user.email, 'wrong 1')).status).toBe(401);
-    expect((await loginOn(urlB, new CookieJar(), user.email, 'wrong 2')).status).toBe(401);
-    expect((await loginOn(urlA, new CookieJar(), user.email, 'wrong 3')).status).toBe(401);
+    expect((await loginOn(urlA, new CookieJar(), user.email, 'wrong 1')).status).toBe(400);
+    expect((await loginOn(urlB, new CookieJar(), user.email, 'wrong 2')).status).toBe(400);
+    expect((await loginOn(urlA, new CookieJar(), user.email, 'wrong 3')).status).toBe(400);
     expect((await loginOn(urlB, new CookieJar(), user.email)).status).toBe(429);
   });
 

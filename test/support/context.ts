@@ -24,6 +24,7 @@ export function testConfig(env: Env = {}): Config {
     DATABASE_URL: testDatabaseUrl(),
     DB_POOL_MAX: '4',
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
+    SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: '100000',
     LOG_LEVEL: 'silent',
     ...env,
   });

@@ -58,6 +58,7 @@ export function postgresServerEnv(extra: Record<string, string> = {}): Record<st
     SESSION_SECRET: TEST_SESSION_SECRET,
     PUBLIC_URL: 'http://localhost:3000',
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
+    SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: '100000',
     ...extra,
   };
 }

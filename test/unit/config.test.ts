@@ -26,6 +26,14 @@ describe('config', () => {
     for (const name of ['PORT', 'TRUST_PROXY_HOPS', 'ACCESS_TOKEN_TTL_SECONDS', 'LOG_LEVEL', 'PUBLIC_URL']) expect(message).toContain(name);
   });
 
+  it('when sign-up hashing is not configured, then it gets all but one of the slots (at least one), and more than all is refused', () => {
+    expect(loadConfig({}).password).toMatchObject({ concurrency: 2, signupConcurrency: 1, signupQueue: 8 });
+    expect(loadConfig({ LOGIN_CONCURRENCY: '1' }).password).toMatchObject({ concurrency: 1, signupConcurrency: 1 });
+    expect(loadConfig({ LOGIN_CONCURRENCY: '8', SIGNUP_CONCURRENCY: '3' }).password).toMatchObject({ signupConcurrency: 3 });
+    expect(() => loadConfig({ LOGIN_CONCURRENCY: '2', SIGNUP_CONCURRENCY: '3' })).toThrow(/SIGNUP_CONCURRENCY/);
+    expect(loadConfig({}).throttle).toMatchObject({ signupMaxPerEmail: 5, signupMaxPerAddress: 20 });
+  });
+
   it('when access tokens would live under 360 seconds, then start-up is refused (Alexa minimum)', () => {
     expect(() => loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '359' })).toThrow(/ACCESS_TOKEN_TTL_SECONDS/);
     expect(loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '360' }).tokens.accessTokenTtlSeconds).toBe(360);
