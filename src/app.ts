@@ -63,9 +63,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   const browser = Router();
   browser.use(sessionMiddleware({ knex, secret: config.sessionSecret, secure: config.cookieSecure, ttlSeconds: config.sessionTtlSeconds }));
   browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }), rejectNulBytes);
-  browser.use(csrfProtection);
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.users));
+  browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
   browser.use(authRoutes(services.auth));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
