@@ -116,8 +116,8 @@ describe('X-Forwarded-Proto and Secure cookies', () => {
   it('when a trusted proxy says https, then the sign-in cookie is Secure with a __Host- name, and signing in sets a Secure session cookie', async () => {
     const c = context({ COOKIE_SECURE: 'true', TRUST_PROXY: 'loopback' });
     const user = await createUser(c);
-    const client = browserFrom(c, uniqueLoopback());
-    const page = await client.get('/login').set('X-Forwarded-Proto', 'https');
+    const address = uniqueLoopback();
+    const page = await browserFrom(c, address).get('/login').set('X-Forwarded-Proto', 'https');
     const csrfCookie = cookies(page).find((k) => k.startsWith('__Host-lb.csrf='));
     expect(csrfCookie).toMatch(/; Secure/);
     expect(csrfCookie).toMatch(/; Path=\//);
@@ -125,6 +125,7 @@ describe('X-Forwarded-Proto and Secure cookies', () => {
     // superagent's jar does not send Secure cookies over http: hand the cookie over as the browser would over https.
     const res = await request(c.app)
       .post('/login')
+      .agent(new http.Agent({ localAddress: address }))
       .set('X-Forwarded-Proto', 'https')
       .set('Cookie', csrfCookie!.split(';')[0])
       .type('form')
@@ -136,11 +137,12 @@ describe('X-Forwarded-Proto and Secure cookies', () => {
   it('when an untrusted peer says https over plain http, then no Secure cookie is set (req.secure follows TRUST_PROXY too)', async () => {
     const c = context({ COOKIE_SECURE: 'true', TRUST_PROXY: '10.0.0.1' });
     const user = await createUser(c);
-    const page = await browserFrom(c, uniqueLoopback()).get('/login').set('X-Forwarded-Proto', 'https');
+    const address = uniqueLoopback();
+    const page = await browserFrom(c, address).get('/login').set('X-Forwarded-Proto', 'https');
     expect(page.status).toBe(200);
     expect(cookies(page)).toEqual([]);
     // Without its cookie the form cannot be posted, and no session is created.
-    const res = await request(c.app).post('/login').set('X-Forwarded-Proto', 'https').type('form').send({ _csrf: csrfFrom(page.text), email: user.email, password: TEST_PASSWORD });
+    const res = await request(c.app).post('/login').agent(new http.Agent({ localAddress: address })).set('X-Forwarded-Proto', 'https').type('form').send({ _csrf: csrfFrom(page.text), email: user.email, password: TEST_PASSWORD });
     expect(res.status).toBe(403);
     expect(cookies(res)).toEqual([]);
   });
