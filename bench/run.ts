@@ -300,14 +300,14 @@ async function startFloor(url: string): Promise<Child> {
   });
 }
 
-/** Login forms (session cookie + CSRF token), fetched ahead so the measured load is the POST alone. */
+/** Login forms (CSRF cookie + token; no session until sign-in), fetched ahead so the measured load is the POST alone. */
 async function fetchLoginForms(base: string, count: number): Promise<Array<{ cookie: string; csrf: string }>> {
   const out: Array<{ cookie: string; csrf: string }> = [];
   const one = async () => {
     const res = await fetch(`${base}/login`);
     const cookie = (res.headers.getSetCookie()[0] ?? '').split(';')[0];
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
-    if (res.status !== 200 || !cookie || !csrf) throw new Error(`GET /login answered ${res.status} without a session cookie and CSRF token`);
+    if (res.status !== 200 || !cookie || !csrf) throw new Error(`GET /login answered ${res.status} without a CSRF cookie and token`);
     out.push({ cookie, csrf });
   };
   for (let i = 0; i < count; i += 8) await Promise.all(Array.from({ length: Math.min(8, count - i) }, one));
