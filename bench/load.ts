@@ -168,7 +168,7 @@ export function percentile(sortedAscending: number[], p: number): number {
 }
 
 /**
- * POST /login requests for the fixed-rate logins, each with a fresh form (session cookie + CSRF
+ * POST /login requests for the fixed-rate logins, each with a fresh form (CSRF cookie + CSRF
  * token) fetched ahead, so the measured load is the POST alone (a successful login rotates the
  * session, spending its form).
  */
@@ -188,7 +188,7 @@ export class LoginForms {
       const res = await fetch(`${this.base.origin}/login`);
       const cookie = (res.headers.getSetCookie()[0] ?? '').split(';')[0];
       const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
-      if (res.status !== 200 || !cookie || !csrf) throw new Error(`GET /login answered ${res.status} without a session cookie and CSRF token`);
+      if (res.status !== 200 || !cookie || !csrf) throw new Error(`GET /login answered ${res.status} without a CSRF cookie and token`);
       this.forms.push({ cookie, csrf });
     };
     for (let count = need - this.forms.length, i = 0; i < count; i += 8) await Promise.all(Array.from({ length: Math.min(8, count - i) }, one));

@@ -32,7 +32,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   if (!config.sessionSecret) throw new Error('createApp needs a session secret');
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxyHops); // a hop count, never `true` (security.md)
+  // Only the proxies named in TRUST_PROXY, never `true` or a bare hop count (security.md): decides
+  // req.ip (login throttle), req.protocol and req.secure (Secure cookies).
+  app.set('trust proxy', config.trustProxy.length > 0 ? [...config.trustProxy] : false);
   app.set('query parser', 'simple'); // repeated parameters become arrays and are refused
   app.set('view engine', 'ejs');
   app.set('views', VIEWS_DIR);
@@ -56,9 +58,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   const browser = Router();
   browser.use(sessionMiddleware({ knex, secret: config.sessionSecret, secure: config.cookieSecure, ttlSeconds: config.sessionTtlSeconds }));
   browser.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 }), rejectNulBytes);
-  browser.use(csrfProtection);
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.accounts));
+  browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
   browser.use(authRoutes(services.auth, { secureCookies: config.cookieSecure }));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));

@@ -27,7 +27,11 @@ export function sessionMiddleware(opts: { knex: Knex; secret: string; secure: bo
   });
 }
 
-/** Loads the signed-in user; a disabled or deleted user is signed out. */
+/**
+ * Loads the signed-in user. A disabled or deleted user is signed out: the session row is deleted
+ * and replaced by an unsaved empty session, rather than kept as an anonymous row (anonymous
+ * visitors cost nothing durable, security.md).
+ */
 export function loadUser(users: Pick<UserRepository, 'findById'>): RequestHandler {
   return async (req, res, next) => {
     const id = req.session?.userId;
@@ -36,7 +40,7 @@ export function loadUser(users: Pick<UserRepository, 'findById'>): RequestHandle
       if (user && !user.disabledAt) {
         req.user = user;
       } else {
-        delete req.session.userId;
+        await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
       }
     }
     res.locals.user = req.user;

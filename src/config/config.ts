@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -21,6 +22,51 @@ const boolFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** Express's (proxy-addr's) names for address ranges. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'] as const;
+
+/**
+ * TRUST_PROXY: the proxies whose X-Forwarded-For/-Proto are believed, as a comma-separated list
+ * of addresses, CIDR ranges (`10.0.0.0/8`, `fd00::/8`) and proxy-addr's names. Never "every
+ * address" (`true`, `*`, a /0): a client that reaches the port directly must not choose the
+ * address the per-address login throttle counts (security.md). Each entry is checked here so
+ * Express never throws at start-up on one.
+ */
+const trustProxyFromEnv = z
+  .string()
+  .transform((value, ctx) => {
+    const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+    const out: string[] = [];
+    for (const entry of entries) {
+      const problem = trustProxyEntryProblem(entry);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      else out.push(entry.toLowerCase());
+    }
+    return Object.freeze([...new Set(out)]);
+  })
+  .optional()
+  .transform((v): readonly string[] => v ?? Object.freeze([]));
+
+function trustProxyEntryProblem(entry: string): string | undefined {
+  const lower = entry.toLowerCase();
+  if ((PROXY_RANGE_NAMES as readonly string[]).includes(lower)) return undefined;
+  if (['true', '*', 'all', 'any'].includes(lower)) {
+    return `"${entry}" would trust every address, so any client could forge X-Forwarded-For: name your proxies (loopback, or their addresses)`;
+  }
+  const slash = entry.indexOf('/');
+  const address = slash < 0 ? entry : entry.slice(0, slash);
+  const version = address.includes('%') ? 0 : isIP(address); // no IPv6 zone ids
+  if (version === 0) {
+    return `"${entry}" is not an IP address, a CIDR range (such as 10.0.0.0/8) or one of ${PROXY_RANGE_NAMES.join(', ')}`;
+  }
+  if (slash < 0) return undefined;
+  const prefix = entry.slice(slash + 1);
+  const max = version === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `"${entry}" needs a prefix length from 1 to ${max} after the /`;
+  if (Number(prefix) === 0) return `"${entry}" would trust every address, so any client could forge X-Forwarded-For: name your proxies`;
+  return undefined;
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -40,6 +86,8 @@ const envSchema = z.object({
   DB_POOL_MAX: intFromEnv(10, 1, 200),
   SESSION_SECRET: z.string().optional(),
   SESSION_TTL_SECONDS: intFromEnv(7 * 24 * 3600, 300, 365 * 24 * 3600),
+  TRUST_PROXY: trustProxyFromEnv,
+  // Replaced by TRUST_PROXY (a hop count trusted whoever connected); only 0 is still accepted.
   TRUST_PROXY_HOPS: intFromEnv(0, 0, 10),
   COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
   AUTH_CODE_TTL_SECONDS: intFromEnv(60, 10, 600),
@@ -83,7 +131,12 @@ export interface Config {
   readonly dbPoolMax: number;
   readonly sessionSecret: string | undefined;
   readonly sessionTtlSeconds: number;
-  readonly trustProxyHops: number;
+  /**
+   * Express `trust proxy`: addresses, CIDR ranges and proxy-addr names (loopback, linklocal,
+   * uniquelocal) of the proxies whose X-Forwarded-* headers count; empty trusts none. Decides
+   * req.ip (the login throttle's address) and req.secure (Secure cookies) alike.
+   */
+  readonly trustProxy: readonly string[];
   readonly cookieSecure: boolean;
   readonly hsts: boolean;
   readonly tokens: {
@@ -152,6 +205,12 @@ export function loadConfig(env: Env): Config {
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
   }
+  if (e.TRUST_PROXY_HOPS > 0) {
+    problems.push(
+      'TRUST_PROXY_HOPS: no longer supported, because a hop count believes X-Forwarded-For from anyone who reaches the port directly. ' +
+        'Remove it and name your proxies instead: TRUST_PROXY=loopback for a tunnel or proxy on this machine, else their addresses or CIDR ranges',
+    );
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const cookieSecure =
@@ -169,7 +228,7 @@ export function loadConfig(env: Env): Config {
     dbPoolMax: e.DB_POOL_MAX,
     sessionSecret: e.SESSION_SECRET,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
-    trustProxyHops: e.TRUST_PROXY_HOPS,
+    trustProxy: e.TRUST_PROXY,
     cookieSecure,
     hsts: e.HSTS ?? publicUrl.startsWith('https://'),
     tokens: Object.freeze({

@@ -48,13 +48,18 @@ describe('sign-up', () => {
 });
 
 describe('login', () => {
-  it('when the password is right, then the session id is rotated and the user is signed in', async () => {
+  it('when the password is right, then the user is signed in, and a session that already existed is rotated', async () => {
     const user = await createUser(ctx);
     const agent = browser(ctx.app);
     const page = await agent.get('/login');
-    const before = sessionCookie(page);
+    expect(sessionCookie(page)).toBeUndefined(); // an anonymous page stores no session
+    const first = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), email: user.email, password: TEST_PASSWORD });
+    expect(first.status).toBe(303);
+    const before = sessionCookie(first);
     expect(before).toBeDefined();
-    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), email: user.email, password: TEST_PASSWORD });
+    // Signing in again over that session (as over one an attacker planted) gets a new id.
+    const home = await agent.get('/');
+    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(home.text), email: user.email, password: TEST_PASSWORD });
     expect(res.status).toBe(303);
     const after = sessionCookie(res);
     expect(after).toBeDefined();

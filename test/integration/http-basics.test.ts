@@ -32,7 +32,7 @@ describe('security headers', () => {
   });
 
   it('when cookies are configured secure, then the session cookie is Secure', async () => {
-    const c = createTestContext({ COOKIE_SECURE: 'true', TRUST_PROXY_HOPS: '1' });
+    const c = createTestContext({ COOKIE_SECURE: 'true', TRUST_PROXY: 'loopback' });
     try {
       const res = await request(c.app).get('/login').set('X-Forwarded-Proto', 'https');
       expect(([] as string[]).concat(res.headers['set-cookie'] ?? []).join(';')).toMatch(/Secure/);

@@ -1,3 +1,4 @@
+import express from 'express';
 import { ConfigError, loadConfig } from '../../src/config/config';
 
 describe('config', () => {
@@ -9,7 +10,7 @@ describe('config', () => {
     expect(c.dataDir).toBe('./data');
     expect(c.tokens).toEqual({ authCodeTtlSeconds: 60, accessTokenTtlSeconds: 3600, refreshTokenTtlSeconds: 0, refreshGraceSeconds: 300 });
     expect(c.password).toMatchObject({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
-    expect(c.trustProxyHops).toBe(0);
+    expect(c.trustProxy).toEqual([]);
     expect(c.cookieSecure).toBe(false);
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -17,13 +18,13 @@ describe('config', () => {
   it('when several variables are bad, then one error names every one of them', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', TRUST_PROXY_HOPS: 'true', ACCESS_TOKEN_TTL_SECONDS: '60', LOG_LEVEL: 'loud', PUBLIC_URL: 'not a url' });
+      loadConfig({ PORT: 'eighty', TRUST_PROXY: 'true', ACCESS_TOKEN_TTL_SECONDS: '60', LOG_LEVEL: 'loud', PUBLIC_URL: 'not a url' });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
-    for (const name of ['PORT', 'TRUST_PROXY_HOPS', 'ACCESS_TOKEN_TTL_SECONDS', 'LOG_LEVEL', 'PUBLIC_URL']) expect(message).toContain(name);
+    for (const name of ['PORT', 'TRUST_PROXY', 'ACCESS_TOKEN_TTL_SECONDS', 'LOG_LEVEL', 'PUBLIC_URL']) expect(message).toContain(name);
   });
 
   it('when sign-up hashing is not configured, then it gets all but one of the slots (at least one), and more than all is refused', () => {
@@ -52,11 +53,67 @@ describe('config', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'http://auth.example.com' })).toThrow(/PUBLIC_URL/);
   });
 
-  it('when production is configured, then cookies are Secure and the trust-proxy setting is a hop count', () => {
-    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY_HOPS: '1' });
+  it('when production is configured, then cookies are Secure and only the named proxies are trusted', () => {
+    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY: 'loopback' });
     expect(c.cookieSecure).toBe(true);
     expect(c.publicUrl).toBe('https://auth.example.com');
-    expect(c.trustProxyHops).toBe(1);
+    expect(c.trustProxy).toEqual(['loopback']);
+  });
+
+  describe('TRUST_PROXY', () => {
+    it('when it lists names, addresses and CIDR ranges, then each is kept (names in lower case, duplicates once)', () => {
+      const c = loadConfig({ TRUST_PROXY: ' Loopback, 10.0.0.1 ,192.168.0.0/16,fd00::/8, ::1,uniquelocal,linklocal,loopback,' });
+      expect(c.trustProxy).toEqual(['loopback', '10.0.0.1', '192.168.0.0/16', 'fd00::/8', '::1', 'uniquelocal', 'linklocal']);
+      expect(Object.isFrozen(c.trustProxy)).toBe(true);
+    });
+
+    it('when it is unset, blank or only commas, then no proxy is trusted', () => {
+      for (const TRUST_PROXY of [undefined, '', ' ', ',,']) expect(loadConfig({ TRUST_PROXY }).trustProxy).toEqual([]);
+    });
+
+    it.each(['true', 'TRUE', '*', 'all', '0.0.0.0/0', '::/0'])('when it is %s (every address), then start-up is refused', (TRUST_PROXY) => {
+      expect(() => loadConfig({ TRUST_PROXY })).toThrow(/TRUST_PROXY: .*would trust every address/);
+    });
+
+    it.each(['1', 'localhost', '10.0.0', '10.0.0.256', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/', '10.0.0.0/8/8', '10.0.0.0/255.0.0.0', '10.0.0.0/-1', 'fe80::1%eth0', '2001:db8::g', 'loopback;rm -rf'])(
+      'when it holds %s, then start-up is refused naming the variable and the entry',
+      (entry) => {
+        let error: unknown;
+        try {
+          loadConfig({ TRUST_PROXY: `loopback,${entry}` });
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).problems).toEqual([expect.stringMatching(/^TRUST_PROXY: /)]);
+        expect((error as Error).message).toContain(`"${entry}"`);
+      },
+    );
+
+    it('when several entries are bad, then each is reported', () => {
+      expect(() => loadConfig({ TRUST_PROXY: 'nope,10.0.0.1,also-nope' })).toThrow(/"nope"[\s\S]*"also-nope"/);
+    });
+
+    it('when any accepted value is given to Express, then it compiles (no start-up crash)', () => {
+      const c = loadConfig({ TRUST_PROXY: 'loopback,linklocal,uniquelocal,10.0.0.1,10.0.0.0/8,::1,fd00::/8,::ffff:10.1.2.3,2001:db8::/32' });
+      const app = express();
+      expect(() => app.set('trust proxy', [...c.trustProxy])).not.toThrow();
+      const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;
+      expect(trust('127.0.0.1', 0)).toBe(true);
+      expect(trust('::ffff:127.0.0.1', 0)).toBe(true);
+      expect(trust('10.9.9.9', 0)).toBe(true);
+      expect(trust('203.0.113.7', 0)).toBe(false);
+    });
+
+    it('when the old TRUST_PROXY_HOPS is set above 0, with or without TRUST_PROXY, then start-up is refused with what to set instead', () => {
+      for (const env of [{ TRUST_PROXY_HOPS: '1' }, { TRUST_PROXY_HOPS: '2', TRUST_PROXY: 'loopback' }]) {
+        expect(() => loadConfig(env)).toThrow(/TRUST_PROXY_HOPS: no longer supported.*TRUST_PROXY=loopback/);
+      }
+    });
+
+    it('when the old TRUST_PROXY_HOPS is 0 (the old example file), then it is accepted and trusts nothing', () => {
+      expect(loadConfig({ TRUST_PROXY_HOPS: '0' }).trustProxy).toEqual([]);
+    });
   });
 
   it('when several processes are asked for without DATABASE_URL, then start-up is refused', () => {
