@@ -16,10 +16,11 @@ const deviceValueOf = (res: request.Response) => deviceCookieOf(res)?.split(';')
 /** A sign-in from a fresh browser that presents exactly this device cookie (or none). */
 async function signInPresenting(app: Express, email: string, password: string, device?: string) {
   const page = await request(app).get('/login');
-  const sid = setCookies(page).find((c) => c.startsWith('lb.sid='))!.split(';')[0];
+  // The form's own cookies (the anonymous CSRF cookie), and the device cookie under test.
+  const form = setCookies(page).map((c) => c.split(';')[0]).join('; ');
   return request(app)
     .post('/login')
-    .set('Cookie', device === undefined ? sid : `${sid}; ${DEVICE_COOKIE}=${device}`)
+    .set('Cookie', device === undefined ? form : `${form}; ${DEVICE_COOKIE}=${device}`)
     .type('form')
     .send({ _csrf: csrfFrom(page.text), email, password });
 }

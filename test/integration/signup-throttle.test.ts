@@ -14,7 +14,7 @@ describe('sign-up throttling', () => {
   beforeAll(() => {
     // Each test sends its own client address through one trusted hop (the last X-Forwarded-For
     // entry), so other suites' sign-ups from 127.0.0.1 never share its counter.
-    ctx = createTestContext({ TRUST_PROXY_HOPS: '1', SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: '3', SIGNUP_MAX_ATTEMPTS_PER_EMAIL: '2' });
+    ctx = createTestContext({ TRUST_PROXY: 'loopback', SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: '3', SIGNUP_MAX_ATTEMPTS_PER_EMAIL: '2' });
   });
   afterAll(() => ctx.close());
 

@@ -51,7 +51,7 @@ describe('X-Forwarded-For', () => {
     const client = browserFrom(c, uniqueLoopback());
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push(await failedLogin(client, { 'X-Forwarded-For': uniqueRemote() }));
-    expect(statuses).toEqual([401, 401, 429]);
+    expect(statuses).toEqual([400, 400, 429]);
   });
 
   it('when only the old hop count is configured (TRUST_PROXY_HOPS=1 trusted any peer), then the server refuses to start', () => {
@@ -63,7 +63,7 @@ describe('X-Forwarded-For', () => {
     const client = browserFrom(c, uniqueLoopback());
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push(await failedLogin(client, { 'X-Forwarded-For': uniqueRemote() }));
-    expect(statuses).toEqual([401, 401, 429]);
+    expect(statuses).toEqual([400, 400, 429]);
   });
 
   it('when the peer is a trusted proxy (loopback), then each forwarded client address is counted on its own', async () => {
@@ -71,11 +71,11 @@ describe('X-Forwarded-For', () => {
     const proxy = browserFrom(c, uniqueLoopback());
     const spread = [];
     for (let i = 0; i < 3; i++) spread.push(await failedLogin(proxy, { 'X-Forwarded-For': uniqueRemote() }));
-    expect(spread).toEqual([401, 401, 401]);
+    expect(spread).toEqual([400, 400, 400]);
     const one = uniqueRemote();
     const same = [];
     for (let i = 0; i < 3; i++) same.push(await failedLogin(proxy, { 'X-Forwarded-For': one }));
-    expect(same).toEqual([401, 401, 429]);
+    expect(same).toEqual([400, 400, 429]);
   });
 
   it('when a client behind the trusted proxy prepends its own X-Forwarded-For, then the address the proxy appended is counted', async () => {
@@ -84,7 +84,7 @@ describe('X-Forwarded-For', () => {
     const real = uniqueRemote();
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push(await failedLogin(proxy, { 'X-Forwarded-For': `${uniqueRemote()}, ${real}` }));
-    expect(statuses).toEqual([401, 401, 429]);
+    expect(statuses).toEqual([400, 400, 429]);
   });
 
   it('when the trusted proxy is named by address or CIDR range, then it is honoured and other peers are not', async () => {
@@ -92,11 +92,11 @@ describe('X-Forwarded-For', () => {
     const c = context({ TRUST_PROXY: `${proxyAddress}, 10.0.0.0/8` });
     const spread = [];
     for (let i = 0; i < 3; i++) spread.push(await failedLogin(browserFrom(c, proxyAddress), { 'X-Forwarded-For': uniqueRemote() }));
-    expect(spread).toEqual([401, 401, 401]);
+    expect(spread).toEqual([400, 400, 400]);
     const stranger = browserFrom(c, uniqueLoopback());
     const spoofed = [];
     for (let i = 0; i < 3; i++) spoofed.push(await failedLogin(stranger, { 'X-Forwarded-For': uniqueRemote() }));
-    expect(spoofed).toEqual([401, 401, 429]);
+    expect(spoofed).toEqual([400, 400, 429]);
   });
 
   it('when X-Forwarded-For is garbage, huge or repeated, then the answer is a 4xx page, never a 500', async () => {

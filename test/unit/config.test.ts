@@ -8,7 +8,7 @@ describe('config', () => {
     expect(c.publicUrl).toBe('http://localhost:3000');
     expect(c.databaseUrl).toBeUndefined();
     expect(c.dataDir).toBe('./data');
-    expect(c.tokens).toEqual({ authCodeTtlSeconds: 60, accessTokenTtlSeconds: 3600, refreshTokenTtlSeconds: 0, refreshGraceSeconds: 300 });
+    expect(c.tokens).toEqual({ authCodeTtlSeconds: 60, accessTokenTtlSeconds: 3600, refreshTokenTtlSeconds: 0, refreshGraceSeconds: 300, refreshReuseDetectionDays: 30 });
     expect(c.password).toMatchObject({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
     expect(c.trustProxy).toEqual([]);
     expect(c.cookieSecure).toBe(false);
