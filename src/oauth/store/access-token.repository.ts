@@ -3,7 +3,7 @@ import { AccessTokenInfo } from '../domain';
 import { accessTokenRules } from '../rules/access-token.rules';
 import { sqlPredicate } from '../rules/rule';
 import { HotQueries } from './hot-queries';
-import { NewAccessToken } from './with-grant';
+import { insertId, NewAccessToken } from './token-rows';
 
 // The token's scope, less what its client no longer has: the client's configuration bounds every
 // token it has (a cached entry goes when the client changes).
@@ -23,17 +23,14 @@ export class AccessTokenRepository {
   ) {}
 
   async insert(trx: Knex.Transaction, t: NewAccessToken): Promise<number> {
-    const [row] = await trx('oauth_access_tokens')
-      .insert({
+    return insertId(trx, 'oauth_access_tokens', {
         token_hash: t.tokenHash,
         grant_id: t.grantId,
         refresh_token_id: t.refreshTokenId,
         authorization_code_id: t.authorizationCodeId,
         scope: t.scope,
         expires_at: t.expiresAt,
-      })
-      .returning('id');
-    return Number((row as { id: number }).id);
+      });
   }
 
   /** The access token's info if it is live: one indexed lookup by hash, joined with its grant. */

@@ -3,7 +3,7 @@ import { AuthorizationCode } from '../domain';
 import { codeRules } from '../rules/code.rules';
 import { sqlPredicate } from '../rules/rule';
 import { HotQueries } from './hot-queries';
-import { findWithGrant, NewAccessToken, NewRefreshToken } from './with-grant';
+import { findWithGrant, insertId, NewAccessToken, NewRefreshToken } from './token-rows';
 
 export type NewAuthorizationCode = Pick<AuthorizationCode, 'grantId' | 'redirectUri' | 'redirectUriInRequest' | 'scope' | 'codeChallenge' | 'codeChallengeMethod' | 'expiresAt'> & {
   codeHash: string;
@@ -37,8 +37,7 @@ export class CodeRepository {
   ) {}
 
   async insert(trx: Knex.Transaction, c: NewAuthorizationCode): Promise<number> {
-    const [row] = await trx('oauth_authorization_codes')
-      .insert({
+    return insertId(trx, 'oauth_authorization_codes', {
         code_hash: c.codeHash,
         grant_id: c.grantId,
         redirect_uri: c.redirectUri,
@@ -47,9 +46,7 @@ export class CodeRepository {
         code_challenge: c.codeChallenge,
         code_challenge_method: c.codeChallengeMethod,
         expires_at: c.expiresAt,
-      })
-      .returning('id');
-    return Number((row as { id: number }).id);
+      });
   }
 
   async find(codeHash: string): Promise<AuthorizationCode | undefined> {

@@ -3,7 +3,7 @@ import { RefreshToken } from '../domain';
 import { refreshTokenRules } from '../rules/refresh-token.rules';
 import { sqlPredicate } from '../rules/rule';
 import { HotQueries } from './hot-queries';
-import { findWithGrant, NewRefreshToken } from './with-grant';
+import { findWithGrant, insertId, NewRefreshToken } from './token-rows';
 
 const toRefresh = (r: Record<string, unknown>): RefreshToken => ({
   id: Number(r.id),
@@ -84,10 +84,7 @@ export class RefreshTokenRepository {
   ) {}
 
   async insert(trx: Knex.Transaction, t: NewRefreshToken): Promise<number> {
-    const [row] = await trx('oauth_refresh_tokens')
-      .insert({ token_hash: t.tokenHash, grant_id: t.grantId, authorization_code_id: t.authorizationCodeId, scope: t.scope, expires_at: t.expiresAt })
-      .returning('id');
-    return Number((row as { id: number }).id);
+    return insertId(trx, 'oauth_refresh_tokens', { token_hash: t.tokenHash, grant_id: t.grantId, authorization_code_id: t.authorizationCodeId, scope: t.scope, expires_at: t.expiresAt });
   }
 
   async find(tokenHash: string): Promise<RefreshToken | undefined> {

@@ -42,3 +42,9 @@ export interface NewRefreshToken {
   scope: string[];
   expiresAt: Date | null;
 }
+
+/** Inserts one row in `trx` and returns its id. */
+export async function insertId(trx: Knex.Transaction, table: string, row: Record<string, unknown>): Promise<number> {
+  const [inserted] = (await trx(table).insert(row).returning('id')) as Array<{ id: number }>;
+  return Number(inserted.id);
+}
