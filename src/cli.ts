@@ -6,6 +6,7 @@ import { dbCommands } from './cli/db.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
+import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
 import { AppError } from './lib/errors';
@@ -66,7 +67,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
 
   let config;
   try {
-    config = loadConfig({ ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' });
+    // The same development secrets as the server (the encryption key in particular).
+    config = withDevSecrets(loadConfig({ ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' }));
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr.write(`${err.message}\n`);

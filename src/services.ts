@@ -11,6 +11,7 @@ import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
 import { SessionRepository } from './http/session-store';
+import { SecretBox } from './lib/secret-box';
 import { CleanupService } from './maintenance/cleanup.service';
 import { DbAccessTokenValidator } from './oauth/access/access-token.validator';
 import { createBearerAuth } from './oauth/access/bearer';
@@ -86,6 +87,8 @@ export function createServices(config: Config, knex: Knex) {
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
     cleanup: new CleanupService(store, grants, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
+    /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
+    secrets: config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined,
     hasher,
     revocations,
     tokenCache,

@@ -85,6 +85,7 @@ const envSchema = z.object({
   EMBEDDED_DB_PORT: intFromEnv(0, 0, 65535),
   DB_POOL_MAX: intFromEnv(10, 1, 200),
   SESSION_SECRET: z.string().optional(),
+  ENCRYPTION_KEYS: z.string().optional(),
   SESSION_TTL_SECONDS: intFromEnv(7 * 24 * 3600, 300, 365 * 24 * 3600),
   TRUST_PROXY: trustProxyFromEnv,
   // Replaced by TRUST_PROXY (a hop count trusted whoever connected); only 0 is still accepted.
@@ -130,6 +131,12 @@ export interface Config {
   readonly embeddedDbPort: number;
   readonly dbPoolMax: number;
   readonly sessionSecret: string | undefined;
+  /**
+   * AES-256 keys for secrets kept in clear form at rest (upstream client secrets and tokens): the
+   * first encrypts, all decrypt. Empty when not configured (outside production a generated one is
+   * kept in the data folder).
+   */
+  readonly encryptionKeys: readonly Buffer[];
   readonly sessionTtlSeconds: number;
   /**
    * Express `trust proxy`: addresses, CIDR ranges and proxy-addr names (loopback, linklocal,
@@ -196,6 +203,10 @@ export function loadConfig(env: Env): Config {
   if (e.SIGNUP_CONCURRENCY > e.LOGIN_CONCURRENCY) {
     problems.push('SIGNUP_CONCURRENCY: must not exceed LOGIN_CONCURRENCY (sign-ups take a share of the same hashing slots)');
   }
+  const encryptionKeys = parseEncryptionKeys(e.ENCRYPTION_KEYS, problems);
+  if (isProduction && encryptionKeys.length === 0) {
+    problems.push('ENCRYPTION_KEYS: required when NODE_ENV=production, to encrypt upstream secrets and tokens at rest (try: openssl rand -base64 32)');
+  }
   if (isProduction && e.SESSION_SECRET === undefined) {
     problems.push('SESSION_SECRET: required when NODE_ENV=production (try: openssl rand -base64 48)');
   }
@@ -227,6 +238,7 @@ export function loadConfig(env: Env): Config {
     embeddedDbPort: e.EMBEDDED_DB_PORT,
     dbPoolMax: e.DB_POOL_MAX,
     sessionSecret: e.SESSION_SECRET,
+    encryptionKeys: Object.freeze(encryptionKeys),
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     trustProxy: e.TRUST_PROXY,
     cookieSecure,
@@ -264,6 +276,23 @@ export function loadConfig(env: Env): Config {
 /** Returns a copy of the config with a session secret filled in (development only). */
 export function withSessionSecret(config: Config, secret: string): Config {
   return Object.freeze({ ...config, sessionSecret: secret });
+}
+
+/** Returns a copy of the config with an encryption key filled in (development only). */
+export function withEncryptionKey(config: Config, key: Buffer): Config {
+  return Object.freeze({ ...config, encryptionKeys: Object.freeze([key]) });
+}
+
+/** ENCRYPTION_KEYS: comma-separated base64 (or base64url) keys of exactly 32 bytes; the first encrypts. */
+function parseEncryptionKeys(value: string | undefined, problems: string[]): Buffer[] {
+  if (value === undefined) return [];
+  const keys: Buffer[] = [];
+  value.split(',').map((k) => k.trim()).filter(Boolean).forEach((k, i) => {
+    const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(k) ? Buffer.from(k, k.includes('-') || k.includes('_') ? 'base64url' : 'base64') : Buffer.alloc(0);
+    if (key.length === 32) keys.push(key);
+    else problems.push(`ENCRYPTION_KEYS: key ${i + 1} is not 32 bytes of base64 (try: openssl rand -base64 32)`);
+  });
+  return keys;
 }
 
 export function isWeakSecret(secret: string): boolean {

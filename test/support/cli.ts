@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { runCli } from '../../src/cli';
-import { testDatabaseUrl } from './context';
+import { TEST_ENCRYPTION_KEY, TEST_SESSION_SECRET, testDatabaseUrl } from './context';
 
 /** Runs the CLI in-process against the test database; returns exit code and output. */
 export async function cli(args: string[], env: Record<string, string> = {}) {
@@ -10,6 +10,6 @@ export async function cli(args: string[], env: Record<string, string> = {}) {
   let err = '';
   stdout.on('data', (d) => (out += d));
   stderr.on('data', (d) => (err += d));
-  const code = await runCli(args, { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: testDatabaseUrl(), ...env }, { stdout, stderr });
+  const code = await runCli(args, { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: testDatabaseUrl(), SESSION_SECRET: TEST_SESSION_SECRET, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY, ...env }, { stdout, stderr });
   return { code, stdout: out, stderr: err, json: () => JSON.parse(out) };
 }

@@ -8,6 +8,7 @@ import { createKnex } from '../../src/db/knex';
 import { createServices, Services } from '../../src/services';
 
 export const TEST_SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 export const TEST_PASSWORD = 'correct horse battery staple';
 
 export function testDatabaseUrl(): string {
@@ -21,6 +22,7 @@ export function testConfig(env: Env = {}): Config {
     NODE_ENV: 'test',
     PUBLIC_URL: 'http://localhost:3000',
     SESSION_SECRET: TEST_SESSION_SECRET,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY,
     DATABASE_URL: testDatabaseUrl(),
     DB_POOL_MAX: '4',
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',

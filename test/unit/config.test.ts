@@ -1,7 +1,18 @@
 import express from 'express';
 import { ConfigError, loadConfig } from '../../src/config/config';
 
+const KEY = Buffer.alloc(32, 1).toString('base64');
+
 describe('config', () => {
+  it('when production has no encryption key, then start-up stops naming ENCRYPTION_KEYS; bad keys are named too', () => {
+    const prod = { NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com' };
+    expect(() => loadConfig(prod)).toThrow(/ENCRYPTION_KEYS: required when NODE_ENV=production/);
+    expect(() => loadConfig({ ENCRYPTION_KEYS: 'c2hvcnQ=' })).toThrow(/ENCRYPTION_KEYS: key 1 is not 32 bytes/);
+    const two = loadConfig({ ENCRYPTION_KEYS: `${KEY}, ${Buffer.alloc(32, 2).toString('base64url')}` });
+    expect(two.encryptionKeys.map((k) => k[0])).toEqual([1, 2]);
+    expect(loadConfig({}).encryptionKeys).toEqual([]);
+  });
+
   it('when nothing is set, then it starts on port 3000 with the embedded database and the defaults', () => {
     const c = loadConfig({});
     expect(c.port).toBe(3000);
@@ -54,7 +65,7 @@ describe('config', () => {
   });
 
   it('when production is configured, then cookies are Secure and only the named proxies are trusted', () => {
-    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY: 'loopback' });
+    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY: 'loopback', ENCRYPTION_KEYS: KEY });
     expect(c.cookieSecure).toBe(true);
     expect(c.publicUrl).toBe('https://auth.example.com');
     expect(c.trustProxy).toEqual(['loopback']);
