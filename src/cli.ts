@@ -8,13 +8,14 @@ import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { DataDirOwnerError } from './lib/private-fs';
 import { AppError } from './lib/errors';
 import { setLogLevel } from './lib/logger';
 import { createServices } from './services';
 
 /**
  * The command line: `npm run cli -- <command> [options]`. With DATABASE_URL it connects to that
- * server; without, it reaches a running server's embedded database through its loopback socket,
+ * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
 export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
@@ -80,7 +81,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
   try {
     db = await openDatabase(config, { mode: 'cli', migrate: command.migrate !== false });
   } catch (err) {
-    io.stderr.write(`${err instanceof DataDirLockedError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
+    io.stderr.write(`${err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
     return 1;
   }
   try {

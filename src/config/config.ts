@@ -36,7 +36,8 @@ const envSchema = z.object({
     .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// URL')
     .optional(),
   DATA_DIR: z.string().trim().min(1).default('./data'),
-  EMBEDDED_DB_PORT: intFromEnv(0, 0, 65535),
+  /** Removed: the embedded database no longer listens on TCP. Still read, to say so. */
+  EMBEDDED_DB_PORT: z.string().trim().optional(),
   DB_POOL_MAX: intFromEnv(10, 1, 200),
   SESSION_SECRET: z.string().optional(),
   SESSION_TTL_SECONDS: intFromEnv(7 * 24 * 3600, 300, 365 * 24 * 3600),
@@ -72,7 +73,6 @@ export interface Config {
   readonly publicUrl: string;
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
-  readonly embeddedDbPort: number;
   readonly dbPoolMax: number;
   readonly sessionSecret: string | undefined;
   readonly sessionTtlSeconds: number;
@@ -133,6 +133,12 @@ export function loadConfig(env: Env): Config {
   if (isProduction && !publicUrl.startsWith('https://')) {
     problems.push('PUBLIC_URL: must be an https:// URL when NODE_ENV=production (Alexa requires HTTPS)');
   }
+  if (e.EMBEDDED_DB_PORT !== undefined && e.EMBEDDED_DB_PORT !== '0') {
+    problems.push(
+      'EMBEDDED_DB_PORT: no longer supported: the embedded database is not served on TCP (every local user could reach it). ' +
+        'It listens on a Unix socket only the owner can open: psql -h <DATA_DIR>/run -U postgres postgres',
+    );
+  }
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
   }
@@ -149,7 +155,6 @@ export function loadConfig(env: Env): Config {
     publicUrl,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
-    embeddedDbPort: e.EMBEDDED_DB_PORT,
     dbPoolMax: e.DB_POOL_MAX,
     sessionSecret: e.SESSION_SECRET,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,

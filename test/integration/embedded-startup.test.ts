@@ -1,26 +1,16 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../src/lib/paths';
-import { startServerProcess } from '../support/server-process';
+import { runCliProcess as runCli, startServerProcess } from '../support/server-process';
 
 function startServer(dataDir: string) {
   return startServerProcess({ DATA_DIR: dataDir });
 }
 
-function runCliProcess(dataDir: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/cli.js'), ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
-
+const runCliProcess = async (dataDir: string, args: string[]) => {
+  const r = await runCli({ DATA_DIR: dataDir }, args);
+  return { code: r.code, out: r.stdout, stderr: r.stderr };
+};
 
 describe('embedded start-up', () => {
   const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'linkbridge-start-')), 'data');

@@ -51,6 +51,15 @@ describe('config', () => {
     expect(c.trustProxyHops).toBe(1);
   });
 
+  it('when EMBEDDED_DB_PORT asks for a TCP port, then start-up is refused: the embedded database has only an owner-only Unix socket', () => {
+    expect(() => loadConfig({ EMBEDDED_DB_PORT: '5433' })).toThrow(/EMBEDDED_DB_PORT: no longer supported/);
+    expect(loadConfig({ EMBEDDED_DB_PORT: '0' }).databaseUrl).toBeUndefined(); // the old default stays harmless
+  });
+
+  it('when DATABASE_URL names a Unix socket folder, then it is accepted', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://postgres@/postgres?host=%2Ftmp%2Fdata%2Frun' }).databaseUrl).toContain('host=');
+  });
+
   it('when several processes are asked for without DATABASE_URL, then start-up is refused', () => {
     expect(() => loadConfig({ WEB_CONCURRENCY: '2' })).toThrow(/WEB_CONCURRENCY/);
   });
