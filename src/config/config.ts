@@ -38,6 +38,7 @@ const envSchema = z.object({
   DATA_DIR: z.string().trim().min(1).default('./data'),
   /** Removed: the embedded database no longer listens on TCP. Still read, to say so. */
   EMBEDDED_DB_PORT: z.string().trim().optional(),
+  ALLOW_EMBEDDED_DATABASE: boolFromEnv.optional(),
   DB_POOL_MAX: intFromEnv(10, 1, 200),
   SESSION_SECRET: z.string().optional(),
   SESSION_TTL_SECONDS: intFromEnv(7 * 24 * 3600, 300, 365 * 24 * 3600),
@@ -132,6 +133,14 @@ export function loadConfig(env: Env): Config {
   }
   if (isProduction && !publicUrl.startsWith('https://')) {
     problems.push('PUBLIC_URL: must be an https:// URL when NODE_ENV=production (Alexa requires HTTPS)');
+  }
+  // The embedded database is for development and single-user machines (design: "local users are
+  // attackers too"); a production server says so explicitly or uses a PostgreSQL server.
+  if (isProduction && !e.DATABASE_URL && e.ALLOW_EMBEDDED_DATABASE !== true) {
+    problems.push(
+      'DATABASE_URL: required when NODE_ENV=production (postgres://user:password@host:5432/db). ' +
+        'The embedded database is for development and single-user machines; to run on it anyway, set ALLOW_EMBEDDED_DATABASE=1',
+    );
   }
   if (e.EMBEDDED_DB_PORT !== undefined && e.EMBEDDED_DB_PORT !== '0') {
     problems.push(

@@ -1,6 +1,7 @@
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TEST_SESSION_SECRET } from '../support/context';
 import { canSwitchUser, entriesOpenToOthers, listeningTcpPorts, probeAsOtherUser } from '../support/local-access';
 import { runCliProcess, startServerProcess } from '../support/server-process';
 
@@ -81,5 +82,23 @@ describe('embedded database, reachable only by its owner', () => {
     const listed = await runCliProcess({ DATA_DIR: dataDir }, ['users:list', '--json']);
     expect(listed.code).toBe(0);
     expect(entriesOpenToOthers(dataDir)).toEqual([]);
+  }, 60000);
+
+  it('when production starts without DATABASE_URL, then it refuses with a message naming DATABASE_URL and the opt-in, and with ALLOW_EMBEDDED_DATABASE=1 it runs', async () => {
+    const production = { NODE_ENV: 'production', SESSION_SECRET: TEST_SESSION_SECRET, PUBLIC_URL: 'https://auth.example.com', DATA_DIR: dataDir };
+    const refused = startServerProcess(production);
+    const err = (await refused.ready.catch((e: unknown) => e)) as { code?: number; output?: string };
+    expect(err.code).toBe(1);
+    expect(err.output).toContain('DATABASE_URL: required when NODE_ENV=production');
+    expect(err.output).toContain('ALLOW_EMBEDDED_DATABASE=1');
+    expect(err.output).not.toMatch(/\n\s+at /); // no stack trace
+
+    const allowed = startServerProcess({ ...production, ALLOW_EMBEDDED_DATABASE: '1' });
+    try {
+      const port = await allowed.ready;
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      expect(await allowed.stop()).toBe(0);
+    }
   }, 60000);
 });

@@ -45,10 +45,30 @@ describe('config', () => {
   });
 
   it('when production is configured, then cookies are Secure and the trust-proxy setting is a hop count', () => {
-    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY_HOPS: '1' });
+    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY_HOPS: '1', DATABASE_URL: 'postgres://lb@db:5432/lb' });
     expect(c.cookieSecure).toBe(true);
     expect(c.publicUrl).toBe('https://auth.example.com');
     expect(c.trustProxyHops).toBe(1);
+  });
+
+  const production = { NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com' };
+
+  it('when production has no DATABASE_URL, then start-up is refused with a message naming DATABASE_URL and the opt-in', () => {
+    expect(() => loadConfig(production)).toThrow(ConfigError);
+    expect(() => loadConfig(production)).toThrow(/DATABASE_URL: required when NODE_ENV=production/);
+    expect(() => loadConfig(production)).toThrow(/ALLOW_EMBEDDED_DATABASE=1/);
+    expect(() => loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: '0' })).toThrow(/DATABASE_URL/);
+  });
+
+  it('when production opts in with ALLOW_EMBEDDED_DATABASE=1 or has DATABASE_URL, then it starts; development needs neither', () => {
+    expect(loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: '1' }).databaseUrl).toBeUndefined();
+    expect(loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: 'true' }).isProduction).toBe(true);
+    expect(loadConfig({ ...production, DATABASE_URL: 'postgres://lb@db:5432/lb' }).databaseUrl).toBe('postgres://lb@db:5432/lb');
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+  });
+
+  it('when ALLOW_EMBEDDED_DATABASE is not a yes or no, then start-up names it', () => {
+    expect(() => loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: 'sure' })).toThrow(/ALLOW_EMBEDDED_DATABASE/);
   });
 
   it('when EMBEDDED_DB_PORT asks for a TCP port, then start-up is refused: the embedded database has only an owner-only Unix socket', () => {
