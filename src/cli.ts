@@ -8,6 +8,7 @@ import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { PASSWORD_ENV, PasswordInput, readPassword } from './cli/password-input';
 import { DataDirOwnerError } from './lib/private-fs';
 import { AppError } from './lib/errors';
 import { setLogLevel } from './lib/logger';
@@ -34,9 +35,12 @@ function help(): string {
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
+  /** Where passwords come from (--password-stdin, the prompt); standard input by default. */
+  stdin?: PasswordInput;
 }
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const stdin = io.stdin ?? process.stdin;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === 'help') {
     io.stdout.write(`${help()}\n`);
@@ -93,6 +97,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         services,
         json,
         out: (human, data) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`),
+        readPassword: (values, opts) => readPassword(values, { stdin, stderr: io.stderr, envPassword: env[PASSWORD_ENV] }, opts),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );
