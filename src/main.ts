@@ -156,7 +156,7 @@ function printWelcome(config: Config, port: number, embedded: boolean, noUsersYe
       : 'Database: PostgreSQL from DATABASE_URL',
     '',
     'Next steps (in another terminal):',
-    '  1. Create a user:         npm run cli -- users:create --email you@example.com --password "a long password" --admin',
+    '  1. Create a user:         npm run cli -- users:create --email you@example.com --admin   (asks for the password)',
     '  2. Register Alexa:        npm run cli -- alexa:setup --vendor-id <YOUR_VENDOR_ID> --base-url https://<your-public-host>',
     '                            (for a local try-out add --allow-http; Alexa itself needs HTTPS on port 443)',
     `  3. Sign in:               ${url}/login`,
