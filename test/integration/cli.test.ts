@@ -1,9 +1,11 @@
 import bcrypt from 'bcrypt';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cli, FakeTerminal } from '../support/cli';
-import { browser, createTestContext, signInAs, TestContext, uniqueEmail } from '../support/context';
+import { browser, createTestContext, signInAs, TestContext, testDatabaseUrl, uniqueEmail } from '../support/context';
+import { PROJECT_ROOT } from '../../src/lib/paths';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -219,5 +221,29 @@ describe('cli passwords, never on the command line', () => {
     expect(tty.rawModes).toEqual([]);
     const warned = await cli(['db:seed', '--email', uniqueEmail('seed-argv'), '--password', 'seeded on argv 1', '--json']);
     expect(warned.stderr).toContain('Warning: --password');
+  });
+});
+
+/** script(1) from util-linux gives the CLI a real pseudo-terminal. */
+const hasScript = process.platform === 'linux' && spawnSync('script', ['--version']).status === 0;
+
+describe('cli password prompt on a real terminal', () => {
+  (hasScript ? it : it.skip)('when users:create runs on a pseudo-terminal, then the typed password is never echoed and the user signs in with it', async () => {
+    const email = uniqueEmail('pty');
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(PROJECT_ROOT, 'dist/src/cli.js'))} users:create --email ${email} --json`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH, DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' } });
+    let out = '';
+    let typed = 0;
+    child.stdout.on('data', (d) => {
+      out += d;
+      // Type only once each prompt is shown: the terminal is in raw mode (no echo) by then.
+      for (const prompts = (out.match(/Password: |Repeat it: /g) ?? []).length; typed < prompts; typed++) child.stdin.write('pty pass phrase 1\r');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(out).toContain('Password: ');
+    expect(out).toContain('Repeat it: ');
+    expect(out).not.toContain('pty pass phrase');
+    expect((await signInAs(browser(ctx.app), email, 'pty pass phrase 1')).status).toBe(303);
   });
 });
