@@ -9,13 +9,15 @@ import { ConfigError, loadConfig } from './config/config';
 import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { PASSWORD_ENV, PasswordInput, readPassword } from './cli/password-input';
+import { DataDirOwnerError } from './lib/private-fs';
 import { AppError } from './lib/errors';
 import { setLogLevel } from './lib/logger';
 import { createServices } from './services';
 
 /**
  * The command line: `npm run cli -- <command> [options]`. With DATABASE_URL it connects to that
- * server; without, it reaches a running server's embedded database through its loopback socket,
+ * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
 export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
@@ -34,9 +36,12 @@ function help(): string {
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
+  /** Where passwords come from (--password-stdin, the prompt); standard input by default. */
+  stdin?: PasswordInput;
 }
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const stdin = io.stdin ?? process.stdin;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === 'help') {
     io.stdout.write(`${help()}\n`);
@@ -82,7 +87,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
   try {
     db = await openDatabase(config, { mode: 'cli', migrate: command.migrate !== false });
   } catch (err) {
-    io.stderr.write(`${err instanceof DataDirLockedError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
+    io.stderr.write(`${err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
     return 1;
   }
   try {
@@ -94,6 +99,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         services,
         json,
         out: (human, data) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`),
+        readPassword: (values, opts) => readPassword(values, { stdin, stderr: io.stderr, envPassword: env[PASSWORD_ENV] }, opts),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );

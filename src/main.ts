@@ -5,6 +5,7 @@ import { Config, ConfigError, loadConfig } from './config/config';
 import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { DataDirOwnerError } from './lib/private-fs';
 import { logger, setLogLevel } from './lib/logger';
 import { createServices } from './services';
 
@@ -16,6 +17,10 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n\nSee .env.example for every variable and its meaning.\n`);
+      process.exit(1);
+    }
+    if (err instanceof DataDirOwnerError) {
+      process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
     throw err;
@@ -83,7 +88,7 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   try {
     db = await openDatabase(config, { mode: 'server', migrate: !isWorker });
   } catch (err) {
-    if (err instanceof DataDirLockedError) {
+    if (err instanceof DataDirLockedError || err instanceof DataDirOwnerError) {
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
@@ -147,11 +152,11 @@ function printWelcome(config: Config, port: number, embedded: boolean, noUsersYe
     '',
     `Linkbridge is running: ${url}  (listening on ${config.host}:${port}${processes > 1 ? `, ${processes} worker processes` : ''})`,
     embedded
-      ? `Database: embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL to use a PostgreSQL server)`
+      ? `Database: embedded PostgreSQL in ${config.dataDir}, on a socket only you can open (set DATABASE_URL to use a PostgreSQL server)`
       : 'Database: PostgreSQL from DATABASE_URL',
     '',
     'Next steps (in another terminal):',
-    '  1. Create a user:         npm run cli -- users:create --email you@example.com --password "a long password" --admin',
+    '  1. Create a user:         npm run cli -- users:create --email you@example.com --admin   (asks for the password)',
     '  2. Register Alexa:        npm run cli -- alexa:setup --vendor-id <YOUR_VENDOR_ID> --base-url https://<your-public-host>',
     '                            (for a local try-out add --allow-http; Alexa itself needs HTTPS on port 443)',
     `  3. Sign in:               ${url}/login`,

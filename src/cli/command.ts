@@ -8,6 +8,8 @@ export interface CliContext {
   services: Services;
   json: boolean;
   out: (human: string, json?: unknown) => void;
+  /** A password from --password-stdin, --password, LINKBRIDGE_PASSWORD or (with prompt) the terminal. */
+  readPassword(values: Record<string, unknown>, opts: { prompt: boolean; confirm?: boolean }): Promise<string | undefined>;
 }
 
 export interface OptionSpec {

@@ -82,7 +82,9 @@ const envSchema = z.object({
     .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// URL')
     .optional(),
   DATA_DIR: z.string().trim().min(1).default('./data'),
-  EMBEDDED_DB_PORT: intFromEnv(0, 0, 65535),
+  /** Removed: the embedded database no longer listens on TCP. Still read, to say so. */
+  EMBEDDED_DB_PORT: z.string().trim().optional(),
+  ALLOW_EMBEDDED_DATABASE: boolFromEnv.optional(),
   DB_POOL_MAX: intFromEnv(10, 1, 200),
   SESSION_SECRET: z.string().optional(),
   ENCRYPTION_KEYS: z.string().optional(),
@@ -128,7 +130,6 @@ export interface Config {
   readonly publicUrl: string;
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
-  readonly embeddedDbPort: number;
   readonly dbPoolMax: number;
   readonly sessionSecret: string | undefined;
   /**
@@ -213,6 +214,20 @@ export function loadConfig(env: Env): Config {
   if (isProduction && !publicUrl.startsWith('https://')) {
     problems.push('PUBLIC_URL: must be an https:// URL when NODE_ENV=production (Alexa requires HTTPS)');
   }
+  // The embedded database is for development and single-user machines (design: "local users are
+  // attackers too"); a production server says so explicitly or uses a PostgreSQL server.
+  if (isProduction && !e.DATABASE_URL && e.ALLOW_EMBEDDED_DATABASE !== true) {
+    problems.push(
+      'DATABASE_URL: required when NODE_ENV=production (postgres://user:password@host:5432/db). ' +
+        'The embedded database is for development and single-user machines; to run on it anyway, set ALLOW_EMBEDDED_DATABASE=1',
+    );
+  }
+  if (e.EMBEDDED_DB_PORT !== undefined && e.EMBEDDED_DB_PORT !== '0') {
+    problems.push(
+      'EMBEDDED_DB_PORT: no longer supported: the embedded database is not served on TCP (every local user could reach it). ' +
+        'It listens on a Unix socket only the owner can open: psql -h <DATA_DIR>/run -U postgres postgres',
+    );
+  }
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
   }
@@ -235,7 +250,6 @@ export function loadConfig(env: Env): Config {
     publicUrl,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
-    embeddedDbPort: e.EMBEDDED_DB_PORT,
     dbPoolMax: e.DB_POOL_MAX,
     sessionSecret: e.SESSION_SECRET,
     encryptionKeys: Object.freeze(encryptionKeys),
