@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TEST_SESSION_SECRET } from '../support/context';
+import { TEST_ENCRYPTION_KEY, TEST_SESSION_SECRET } from '../support/context';
 import { canSwitchUser, entriesOpenToOthers, listeningTcpPorts, probeAsOtherUser } from '../support/local-access';
 import { runCliProcess, startServerProcess } from '../support/server-process';
 
@@ -85,7 +85,7 @@ describe('embedded database, reachable only by its owner', () => {
   }, 60000);
 
   it('when production starts without DATABASE_URL, then it refuses with a message naming DATABASE_URL and the opt-in, and with ALLOW_EMBEDDED_DATABASE=1 it runs', async () => {
-    const production = { NODE_ENV: 'production', SESSION_SECRET: TEST_SESSION_SECRET, PUBLIC_URL: 'https://auth.example.com', DATA_DIR: dataDir };
+    const production = { NODE_ENV: 'production', SESSION_SECRET: TEST_SESSION_SECRET, PUBLIC_URL: 'https://auth.example.com', ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY, DATA_DIR: dataDir };
     const refused = startServerProcess(production);
     const err = (await refused.ready.catch((e: unknown) => e)) as { code?: number; output?: string };
     expect(err.code).toBe(1);

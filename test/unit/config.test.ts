@@ -127,7 +127,7 @@ describe('config', () => {
     });
   });
 
-  const production = { NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com' };
+  const production = { NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com', ENCRYPTION_KEYS: KEY };
 
   it('when production has no DATABASE_URL, then start-up is refused with a message naming DATABASE_URL and the opt-in', () => {
     expect(() => loadConfig(production)).toThrow(ConfigError);
