@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { clientCommands } from './cli/client.commands';
-import { Command, UsageError } from './cli/command';
+import { AnyCommand, LazyCommand, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { doctorCommands } from './cli/doctor.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
@@ -20,7 +21,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
+export const commands: AnyCommand[] = [...userCommands, ...clientCommands, ...doctorCommands, ...dbCommands, ...seedCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -69,6 +70,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     return 0;
   }
   const json = args.values.json === true;
+  const out = (human: string, data?: unknown) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`);
+  if ('lazy' in command) return runLazy(command, { values: args.values as Record<string, unknown>, positionals: args.positionals }, env, io, json, out);
 
   let config;
   try {
@@ -98,7 +101,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         knex: db.knex,
         services,
         json,
-        out: (human, data) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`),
+        out,
         readPassword: (values, opts) => readPassword(values, { stdin, stderr: io.stderr, envPassword: env[PASSWORD_ENV] }, opts),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
@@ -117,6 +120,41 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     return 1;
   } finally {
     await db.close();
+  }
+}
+
+/** A command that opens the database only if it asks (alexa:doctor without --vendor-id needs none). */
+async function runLazy(
+  command: LazyCommand,
+  args: { values: Record<string, unknown>; positionals: string[] },
+  env: NodeJS.ProcessEnv,
+  io: CliIo,
+  json: boolean,
+  out: (human: string, data?: unknown) => void,
+): Promise<number> {
+  let opened: Promise<{ config: ReturnType<typeof loadConfig>; services: ReturnType<typeof createServices>; close: () => Promise<void> }> | undefined;
+  const open = () => {
+    opened ??= (async () => {
+      const config = withDevSecrets(loadConfig({ ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' }));
+      setLogLevel(config.logLevel);
+      const db = await openDatabase(config, { mode: 'cli', migrate: true }).catch((err: unknown) => {
+        throw new Error(err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`);
+      });
+      return { config, services: createServices(config, db.knex), close: () => db.close() };
+    })();
+    return opened;
+  };
+  try {
+    return await command.run({ env, json, out, open }, args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message}\nUsage: npm run cli -- ${command.usage}\n`);
+      return 2;
+    }
+    io.stderr.write(err instanceof ConfigError || (err instanceof AppError && err.status < 500) ? `${err.message}\n` : `Failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    if (opened) await opened.then((o) => o.close(), () => undefined);
   }
 }
 
