@@ -43,8 +43,10 @@ const alexaDoctor: LazyCommand = {
       baseUrl,
       ca,
       vendorId,
-      findAlexaClient: async (v) => (await ctx.open()).services.clients.findByAlexaVendorId(v),
-      tokenDefaults: vendorId ? (await ctx.open()).config.tokens : undefined,
+      findAlexaClient: async (v) => {
+        const { services, config } = await ctx.open();
+        return { client: await services.clients.findByAlexaVendorId(v), defaults: config.tokens };
+      },
     });
     ctx.out(formatReport(checks), { checks });
     return exitCodeOf(checks);

@@ -27,9 +27,8 @@ export interface DoctorOptions {
   /** Root certificates to trust instead of Node's bundled store (for tests with a test CA). */
   ca?: string[];
   vendorId?: string;
-  /** Reads the Alexa client for --vendor-id (the only database access). */
-  findAlexaClient?: (vendorId: string) => Promise<OAuthClient | undefined>;
-  tokenDefaults?: TokenDefaults;
+  /** Reads the Alexa client for --vendor-id and the server's token defaults (the only database access). */
+  findAlexaClient?: (vendorId: string) => Promise<{ client: OAuthClient | undefined; defaults: TokenDefaults }>;
 }
 
 /** A base URL as alexa:setup takes it: absolute, https, no query, fragment or credentials; trailing slashes dropped. */
@@ -67,8 +66,14 @@ export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
   let client: OAuthClient | undefined;
   const clientChecks: Check[] = [];
   if (opts.vendorId !== undefined && opts.findAlexaClient) {
-    client = await opts.findAlexaClient(opts.vendorId);
-    clientChecks.push(...alexaClientChecks(opts.vendorId, base, client, opts.tokenDefaults ?? { accessTokenTtlSeconds: 3600, refreshTokenTtlSeconds: 0, refreshGraceSeconds: 300 }));
+    try {
+      const found = await opts.findAlexaClient(opts.vendorId);
+      client = found.client;
+      clientChecks.push(...alexaClientChecks(opts.vendorId, base, client, found.defaults));
+    } catch (err) {
+      // The network checks still run: a database out of reach is one failure, not the end.
+      clientChecks.push(fail('alexa-client', `cannot read the Alexa client: ${(err as Error).message}`, 'run the doctor where the configuration (DATABASE_URL, or the data folder) reaches the server\'s database'));
+    }
   }
   const finish = (...rest: Check[]) => [...checks, ...rest, ...clientChecks];
 
@@ -134,8 +139,11 @@ export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
     checks.push(pass('tls-1.2', `TLS 1.2 is offered (${t12.cipher})`));
   } catch (err) {
     const e = err as ProbeError;
+    const notTls = /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|ECONNRESET|UNEXPECTED_EOF/i.test(`${e.code ?? ''} ${e.message}`);
     checks.push(
-      e.code === 'ETIMEDOUT'
+      notTls
+        ? fail('tls-1.2', `no TLS 1.2 handshake (${e.code ?? e.message}): the port may not speak TLS at all (plain HTTP?)`, 'put a TLS proxy on this port (README: HTTPS on port 443)')
+        : e.code === 'ETIMEDOUT'
         ? fail('tls-1.2', `no TLS 1.2 handshake within ${NETWORK_TIMEOUT_MS} ms`, 'check that a TLS server (not plain HTTP) listens on this port')
         : fail('tls-1.2', `the server refuses TLS 1.2 (${e.code ?? e.message}): TLS 1.3-only servers and strict cipher lists have broken Alexa linking`, 'allow TLS 1.2 with the usual ECDHE AES-GCM ciphers (nginx: ssl_protocols TLSv1.2 TLSv1.3; Caddy does by default)'),
     );
