@@ -83,8 +83,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     io.stderr.write(`${err instanceof DataDirLockedError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
     return 1;
   }
+  let services: ReturnType<typeof createServices> | undefined;
   try {
-    const services = createServices(config, db.knex);
+    services = createServices(config, db.knex);
     await command.run(
       {
         config,
@@ -108,6 +109,11 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     io.stderr.write(`Failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    if (services) {
+      // A command that mailed someone (users:delete) lets the mail leave before the process ends.
+      await Promise.race([services.mail.idle(), new Promise((r) => setTimeout(r, 15000).unref())]);
+      services.mail.close();
+    }
     await db.close();
   }
 }
