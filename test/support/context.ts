@@ -27,6 +27,7 @@ export function testConfig(env: Env = {}): Config {
     DB_POOL_MAX: '4',
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
     SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: '100000',
+    PASSWORD_RESET_MAX_PER_ADDRESS: '100000',
     LOG_LEVEL: 'silent',
     // Never ./data of the checkout: a test that mails without SMTP_URL writes to a throwaway outbox.
     DATA_DIR: path.join(os.tmpdir(), `linkbridge-test-data-${process.pid}`),
