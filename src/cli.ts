@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { accountCommands } from './cli/account.commands';
 import { clientCommands } from './cli/client.commands';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { mailCommands } from './cli/mail.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
@@ -17,7 +19,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
+export const commands: Command[] = [...userCommands, ...accountCommands, ...clientCommands, ...dbCommands, ...seedCommands, ...mailCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
