@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { accountCommands } from './cli/account.commands';
 import { clientCommands } from './cli/client.commands';
 import { AnyCommand, LazyCommand, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
 import { doctorCommands } from './cli/doctor.commands';
+import { mailCommands } from './cli/mail.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
@@ -21,7 +23,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: AnyCommand[] = [...userCommands, ...clientCommands, ...doctorCommands, ...dbCommands, ...seedCommands];
+export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -93,8 +95,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     io.stderr.write(`${err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
     return 1;
   }
+  let services: ReturnType<typeof createServices> | undefined;
   try {
-    const services = createServices(config, db.knex);
+    services = createServices(config, db.knex);
     await command.run(
       {
         config,
@@ -119,6 +122,11 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     io.stderr.write(`Failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    if (services) {
+      // A command that mailed someone (users:delete) lets the mail leave before the process ends.
+      await Promise.race([services.mail.idle(), new Promise((r) => setTimeout(r, 15000).unref())]);
+      services.mail.close();
+    }
     await db.close();
   }
 }
@@ -140,7 +148,15 @@ async function runLazy(
       const db = await openDatabase(config, { mode: 'cli', migrate: true }).catch((err: unknown) => {
         throw new Error(err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`);
       });
-      return { config, services: createServices(config, db.knex), close: () => db.close() };
+      const services = createServices(config, db.knex);
+      return {
+        config,
+        services,
+        close: async () => {
+          services.mail.close();
+          await db.close();
+        },
+      };
     })();
     return opened;
   };

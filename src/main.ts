@@ -99,6 +99,9 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   // cached in this process. The embedded database is not shared with other servers, but the CLI
   // can change it from another process, so caching stays off there.
   if (config.databaseUrl) await services.revocations.start(config.databaseUrl);
+  if (!config.mail.smtpUrl && config.isProduction) {
+    logger.warn({ outbox: config.mail.outboxDir }, 'no SMTP_URL: mails (password resets, confirmations) are only written to the outbox folder');
+  }
   const app = createApp({ config, knex: db.knex, services });
   const server: Server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
@@ -129,6 +132,9 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     force.unref();
     server.close(async () => {
       try {
+        // Mails already queued get a few seconds to leave; the rest can be asked for again.
+        await Promise.race([services.mail.idle(), new Promise((r) => setTimeout(r, 3000).unref())]);
+        services.mail.close();
         await services.revocations.stop();
         await db.close();
       } catch (err) {
@@ -154,6 +160,9 @@ function printWelcome(config: Config, port: number, embedded: boolean, noUsersYe
     embedded
       ? `Database: embedded PostgreSQL in ${config.dataDir}, on a socket only you can open (set DATABASE_URL to use a PostgreSQL server)`
       : 'Database: PostgreSQL from DATABASE_URL',
+    config.mail.smtpUrl
+      ? 'Mail: sent through SMTP_URL'
+      : `Mail: written to ${config.mail.outboxDir} (set SMTP_URL to send it); read it with: npm run cli -- mail:outbox`,
     '',
     'Next steps (in another terminal):',
     '  1. Create a user:         npm run cli -- users:create --email you@example.com --admin   (asks for the password)',

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -117,6 +118,22 @@ const envSchema = z.object({
   WEB_CONCURRENCY: intFromEnv(1, 1, 64),
   REQUEST_TIMEOUT_SECONDS: intFromEnv(15, 1, 300),
   HSTS: boolFromEnv.optional(),
+  // Mail (password reset, address confirmation, notices). Without SMTP_URL mails are written as
+  // .eml files to DATA_DIR/outbox (see `npm run cli -- mail:outbox`).
+  SMTP_URL: z
+    .string()
+    .trim()
+    .refine(isSmtpUrl, 'must be an smtp:// or smtps:// URL, such as smtp://user:pass@mail.example.com:587')
+    .optional(),
+  MAIL_FROM: z.string().trim().max(320).refine((v) => !/[\r\n]/.test(v) && /@/.test(v), 'must be an address, such as "Linkbridge <no-reply@example.com>"').optional(),
+  MAIL_RETRY_DELAYS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?){0,9}$/, 'must be up to 10 comma-separated numbers of seconds, such as 5,30,120')
+    .optional(),
+  REQUIRE_EMAIL_VERIFICATION: boolFromEnv.optional(),
+  PASSWORD_RESET_MAX_PER_EMAIL: intFromEnv(3, 1, 1000),
+  PASSWORD_RESET_MAX_PER_ADDRESS: intFromEnv(20, 1, 100000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -176,6 +193,22 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   readonly webConcurrency: number;
   readonly requestTimeoutSeconds: number;
+  readonly mail: {
+    /** smtp:// or smtps:// with credentials: never logged. Undefined: the outbox folder. */
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+    /** DATA_DIR/outbox: where mails go without SMTP_URL (folder 0700, files 0600). */
+    readonly outboxDir: string;
+    /** Waits before each retry of a failed send; its length is the number of retries. */
+    readonly retryDelaysMs: readonly number[];
+  };
+  readonly accounts: {
+    /** Sign-up answers alike for new and taken addresses, and consent needs a confirmed address. */
+    readonly requireEmailVerification: boolean;
+    /** Password-reset requests per canonical email and per client address, per LOGIN_WINDOW_SECONDS. */
+    readonly resetMaxPerEmail: number;
+    readonly resetMaxPerAddress: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -284,6 +317,17 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
+    mail: Object.freeze({
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `Linkbridge <no-reply@${new URL(publicUrl).hostname}>`,
+      outboxDir: path.join(e.DATA_DIR, 'outbox'),
+      retryDelaysMs: Object.freeze((e.MAIL_RETRY_DELAYS ?? '5,30,120').split(',').map((v) => Math.round(Number(v) * 1000))),
+    }),
+    accounts: Object.freeze({
+      requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION ?? false,
+      resetMaxPerEmail: e.PASSWORD_RESET_MAX_PER_EMAIL,
+      resetMaxPerAddress: e.PASSWORD_RESET_MAX_PER_ADDRESS,
+    }),
   });
 }
 
@@ -317,6 +361,15 @@ function isBaseUrl(value: string): boolean {
   try {
     const u = new URL(value);
     return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    return false;
+  }
+}
+
+function isSmtpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'smtp:' || u.protocol === 'smtps:') && u.hostname !== '';
   } catch {
     return false;
   }
