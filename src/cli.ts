@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { clientCommands } from './cli/client.commands';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { linkCommands } from './cli/link.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
@@ -17,7 +18,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
+export const commands: Command[] = [...userCommands, ...clientCommands, ...linkCommands, ...dbCommands, ...seedCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -95,6 +96,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );
+    await services.timeline.stop(); // whatever the command buffered is written before exit
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -6,6 +6,7 @@ import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
 import { logger, setLogLevel } from './lib/logger';
+import { createMetricsApp } from './metrics/metrics.routes';
 import { createServices } from './services';
 
 /** The composition root: config -> database -> services -> app -> listen. Only here: env and exit. */
@@ -104,6 +105,14 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     await db.close();
     process.exit(1);
   });
+  // METRICS_PORT: /metrics without a token, on loopback only (never the public interface).
+  let metricsServer: Server | undefined;
+  if (config.metrics.port) {
+    metricsServer = createMetricsApp(services.metrics.registry).listen(config.metrics.port, '127.0.0.1');
+    metricsServer.on('error', (err: NodeJS.ErrnoException) => {
+      logger.error({ err, port: config.metrics.port }, 'metrics listener failed; /metrics is not served on METRICS_PORT');
+    });
+  }
   server.requestTimeout = config.requestTimeoutSeconds * 1000;
   server.headersTimeout = Math.min(server.requestTimeout, 10000);
   server.keepAliveTimeout = 5000;
@@ -122,8 +131,10 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
       server.closeAllConnections();
     }, config.shutdownTimeoutSeconds * 1000);
     force.unref();
+    metricsServer?.close();
     server.close(async () => {
       try {
+        await services.timeline.stop(); // the buffered link events are written
         await services.revocations.stop();
         await db.close();
       } catch (err) {

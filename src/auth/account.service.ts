@@ -30,7 +30,7 @@ export class AccountService {
   disableUser(userId: number): Promise<{ changed: boolean; revokedGrants: number }> {
     return this.uow.run(async (tx) => {
       const changed = await this.users.disable(userId, tx.trx);
-      const revokedGrants = await this.grants.revoke(tx, { userId });
+      const revokedGrants = await this.grants.revoke(tx, { userId }, 'admin');
       return { changed, revokedGrants };
     });
   }

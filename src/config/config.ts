@@ -114,6 +114,12 @@ const envSchema = z.object({
   WEB_CONCURRENCY: intFromEnv(1, 1, 64),
   REQUEST_TIMEOUT_SECONDS: intFromEnv(15, 1, 300),
   HSTS: boolFromEnv.optional(),
+  // /metrics: off unless one of these is set (README "Metrics").
+  METRICS_TOKEN: z.string().optional(),
+  METRICS_PORT: intFromEnv(0, 0, 65535),
+  // The link timeline: the newest N events per link, none older than the age (README "Link timeline").
+  LINK_EVENTS_PER_LINK: intFromEnv(200, 10, 10000),
+  LINK_EVENTS_MAX_AGE_DAYS: intFromEnv(90, 1, 3650),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -168,6 +174,18 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   readonly webConcurrency: number;
   readonly requestTimeoutSeconds: number;
+  readonly metrics: {
+    /** Serve /metrics (and count HTTP requests): a token or a port is configured. */
+    readonly enabled: boolean;
+    /** Bearer token for GET /metrics on the main port. */
+    readonly token: string | undefined;
+    /** A separate port on 127.0.0.1 serving /metrics without a token; 0: none. */
+    readonly port: number;
+  };
+  readonly linkEvents: {
+    readonly perLink: number;
+    readonly maxAgeDays: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -201,6 +219,12 @@ export function loadConfig(env: Env): Config {
   }
   if (isProduction && !publicUrl.startsWith('https://')) {
     problems.push('PUBLIC_URL: must be an https:// URL when NODE_ENV=production (Alexa requires HTTPS)');
+  }
+  if (e.METRICS_TOKEN !== undefined && isWeakSecret(e.METRICS_TOKEN)) {
+    problems.push('METRICS_TOKEN: must be at least 32 characters of random text (try: openssl rand -base64 48)');
+  }
+  if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT (it is a separate listener on 127.0.0.1)');
   }
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
@@ -258,6 +282,12 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
+    metrics: Object.freeze({
+      enabled: e.METRICS_TOKEN !== undefined || e.METRICS_PORT !== 0,
+      token: e.METRICS_TOKEN,
+      port: e.METRICS_PORT,
+    }),
+    linkEvents: Object.freeze({ perLink: e.LINK_EVENTS_PER_LINK, maxAgeDays: e.LINK_EVENTS_MAX_AGE_DAYS }),
   });
 }
 

@@ -4,6 +4,7 @@ import { AccessTokenRepository } from '../oauth/store/access-token.repository';
 import { CodeRepository } from '../oauth/store/code.repository';
 import { ConsentRepository } from '../oauth/store/consent.repository';
 import { RefreshTokenRepository } from '../oauth/store/refresh-token.repository';
+import { LinkTimeline } from '../oauth/timeline/link-timeline.service';
 
 const REVOKED_LINKS_KEPT_DAYS = 30;
 
@@ -15,6 +16,7 @@ export interface CleanupResult {
   consent_requests: number;
   sessions: number;
   login_throttles: number;
+  link_events: number;
 }
 
 /** Removes what can never be used again (tokens:cleanup, from cron); safe while serving. */
@@ -29,6 +31,7 @@ export class CleanupService {
       sessions: { deleteExpired(now: Date): Promise<number> };
     },
     private readonly grants: GrantService,
+    private readonly timeline: LinkTimeline,
     private readonly settings: { throttleWindowSeconds: number; refreshReuseDetectionDays: number },
   ) {}
 
@@ -42,6 +45,8 @@ export class CleanupService {
       consent_requests: await s.consents.deleteExpired(),
       sessions: await s.sessions.deleteExpired(now),
       login_throttles: await s.throttles.deleteExpired(this.settings.throttleWindowSeconds),
+      // Older than LINK_EVENTS_MAX_AGE_DAYS, or beyond the newest LINK_EVENTS_PER_LINK of a link.
+      link_events: await this.timeline.prune(now),
     };
   }
 }

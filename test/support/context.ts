@@ -44,7 +44,16 @@ export function createTestContext(env: Env = {}): TestContext {
   const knex = createKnex({ url: config.databaseUrl!, poolMax: config.dbPoolMax });
   const services = createServices(config, knex);
   const app = createApp({ config, knex, services });
-  return { config, knex, services, app, close: () => knex.destroy() };
+  return {
+    config,
+    knex,
+    services,
+    app,
+    close: async () => {
+      await services.timeline.stop(); // buffered link events written before the pool goes
+      await knex.destroy();
+    },
+  };
 }
 
 export const uniqueEmail = (tag = 'user') => `${tag}-${randomUUID()}@example.test`;
