@@ -19,7 +19,7 @@ export interface TimelineSettings {
   maxBuffered?: number;
 }
 
-export type NewLinkEvent = Omit<LinkEvent, 'occurredAt' | 'grantId' | 'reason'> & { grantId?: number | null; reason?: string | null };
+export type NewLinkEvent = Omit<LinkEvent, 'occurredAt' | 'grantId' | 'reason'> & { grantId?: number | null; reason?: string | null; occurredAt?: Date };
 
 /** One link as an admin sees it: the client, the user's grants with it, and the events, newest first. */
 export interface LinkView {
@@ -58,7 +58,7 @@ export class LinkTimeline {
   }
 
   private stamp(e: NewLinkEvent): LinkEvent {
-    return { userId: e.userId, clientId: e.clientId, grantId: e.grantId ?? null, type: e.type, reason: e.reason ?? null, occurredAt: new Date() };
+    return { userId: e.userId, clientId: e.clientId, grantId: e.grantId ?? null, type: e.type, reason: e.reason ?? null, occurredAt: e.occurredAt ?? new Date() };
   }
 
   /** Buffers the event (no I/O now); the batch is written within flushIntervalMs. */
@@ -122,13 +122,14 @@ export class LinkTimeline {
    * only looked up, never kept; a sign-in with an unknown email has no link to go on.
    */
   async recordSignIn(attempt: { succeeded: boolean; reason?: string; userId?: number; email: string; returnTo: string }): Promise<void> {
+    const at = new Date(); // when it happened, not when the look-ups below finish
     const clientId = authorizeClientId(attempt.returnTo);
     if (clientId === undefined) return;
     const client = await this.clients.findByClientId(clientId);
     if (!client) return;
     const userId = attempt.userId ?? (attempt.email.length <= 254 ? (await this.users.findByEmail(attempt.email))?.id : undefined);
     if (userId === undefined) return;
-    this.record({ userId, clientId: client.id, type: attempt.succeeded ? 'sign_in_succeeded' : 'sign_in_failed', reason: attempt.reason ?? null });
+    this.record({ userId, clientId: client.id, type: attempt.succeeded ? 'sign_in_succeeded' : 'sign_in_failed', reason: attempt.reason ?? null, occurredAt: at });
   }
 
   /** The client's most recent links (grants, live or revoked) with their users' emails. */
