@@ -35,7 +35,7 @@ import { TokenIssuer } from './oauth/token/token-issuer';
 import { RecipeRepository } from './recipes/recipe.repository';
 import { LinkEventRepository } from './oauth/timeline/link-event.repository';
 import { authorizeClientId, LinkTimeline } from './oauth/timeline/link-timeline.service';
-import { SignInObserver } from './auth/auth.routes';
+import type { SignInObserver } from './auth/auth.routes';
 import { logger } from './lib/logger';
 import { createMetrics } from './metrics/metrics';
 import { RecipeService } from './recipes/recipe.service';

@@ -195,7 +195,8 @@ describe('the timeline of a link', () => {
     // Beyond the bound, written straight to the table (as a long outage of cleanup would leave them).
     await ctx.knex('oauth_link_events').insert(Array.from({ length: 20 }, () => ({ user_id: user.id, client_id: clientRow.id, type: 'refreshed', occurred_at: new Date(Date.now() - 1000) })));
     const result = await ctx.services.cleanup.run();
-    expect(result.link_events).toBe(1 + (5 + 20 - 12)); // the old one; the oldest beyond the newest 12
+    // The old one and the oldest beyond the newest 12 (at least: other links in the database count too).
+    expect(result.link_events).toBeGreaterThanOrEqual(1 + (5 + 20 - 12));
     const left = await ctx.knex('oauth_link_events').where({ user_id: user.id, client_id: clientRow.id });
     expect(left).toHaveLength(12);
     expect(left.every((e: { occurred_at: Date }) => e.occurred_at > old)).toBe(true);

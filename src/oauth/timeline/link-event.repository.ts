@@ -38,17 +38,15 @@ export class LinkEventRepository {
               AS e(user_id, client_id, grant_id, type, reason, occurred_at)
          JOIN users u ON u.id = e.user_id
          JOIN oauth_clients c ON c.id = e.client_id`,
+      // knex's binding types know no arrays with NULLs; pg sends these as SQL arrays (NULL included).
       [
-        // knex's binding types know no arrays with NULLs; pg sends them as SQL arrays with NULL.
-        ...([
         events.map((e) => e.userId),
         events.map((e) => e.clientId),
         events.map((e) => e.grantId),
         events.map((e) => e.type),
         events.map((e) => e.reason),
         events.map((e) => e.occurredAt.toISOString()),
-        ] as unknown as string[][]),
-      ],
+      ] as unknown as string[][],
     )) as { rowCount: number };
     return rowCount;
   }
