@@ -20,6 +20,9 @@ import { connectionsRoutes } from './oauth/grants/connections.routes';
 import { metadataRoutes } from './oauth/metadata.routes';
 import { tokenRoutes } from './oauth/token/token.routes';
 import { recipeWebRoutes } from './recipes/recipe.web.routes';
+import { httpMetrics } from './metrics/http-metrics';
+import { metricsRoutes } from './metrics/metrics.routes';
+import { adminLinkRoutes } from './oauth/timeline/admin-links.routes';
 import { Services } from './services';
 
 export interface AppDeps {
@@ -41,11 +44,15 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.set('views', VIEWS_DIR);
   app.locals.publicUrl = config.publicUrl;
 
+  // Request rate and duration by route pattern, only when /metrics is configured (in memory).
+  if (config.metrics.enabled) app.use(httpMetrics(services.metrics.httpDuration));
   app.use(requestLogger());
   app.use(securityHeaders({ hsts: config.hsts }));
   app.use(rejectNulBytes); // the query string here; each body parser below is followed by it too
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.use(healthRoutes(knex));
+  // GET /metrics for the bearer METRICS_TOKEN (METRICS_PORT serves it on loopback instead: main.ts).
+  if (config.metrics.token) app.use(metricsRoutes(services.metrics.registry, config.metrics.token));
 
   // Machine endpoints: JSON, no cookies, no session.
   app.use(metadataRoutes(config.publicUrl));
@@ -62,12 +69,13 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.accounts));
   browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
-  browser.use(authRoutes(services.auth, services.lifecycle, { secureCookies: config.cookieSecure }));
+  browser.use(authRoutes(services.auth, services.lifecycle, { secureCookies: config.cookieSecure, onSignIn: services.onSignIn }));
   browser.use(accountRoutes({ lifecycle: services.lifecycle, accounts: services.accounts, grants: services.grants }));
   browser.use('/oauth/authorize', requireVerifiedForConsent(services.lifecycle));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
   browser.use(adminClientRoutes(services.clients));
+  browser.use(adminLinkRoutes(services.timeline));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

@@ -5,6 +5,7 @@ import { clientCommands } from './cli/client.commands';
 import { AnyCommand, LazyCommand, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
 import { doctorCommands } from './cli/doctor.commands';
+import { linkCommands } from './cli/link.commands';
 import { mailCommands } from './cli/mail.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
@@ -23,7 +24,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
+export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...linkCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -109,6 +110,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );
+    await services.timeline.stop(); // whatever the command buffered is written before exit
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -7,6 +7,7 @@ import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
 import { DataDirOwnerError } from './lib/private-fs';
 import { logger, setLogLevel } from './lib/logger';
+import { createMetricsApp } from './metrics/metrics.routes';
 import { createServices } from './services';
 
 /** The composition root: config -> database -> services -> app -> listen. Only here: env and exit. */
@@ -112,6 +113,14 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     await db.close();
     process.exit(1);
   });
+  // METRICS_PORT: /metrics without a token, on loopback only (never the public interface).
+  let metricsServer: Server | undefined;
+  if (config.metrics.port) {
+    metricsServer = createMetricsApp(services.metrics.registry).listen(config.metrics.port, '127.0.0.1');
+    metricsServer.on('error', (err: NodeJS.ErrnoException) => {
+      logger.error({ err, port: config.metrics.port }, 'metrics listener failed; /metrics is not served on METRICS_PORT');
+    });
+  }
   server.requestTimeout = config.requestTimeoutSeconds * 1000;
   server.headersTimeout = Math.min(server.requestTimeout, 10000);
   server.keepAliveTimeout = 5000;
@@ -130,11 +139,13 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
       server.closeAllConnections();
     }, config.shutdownTimeoutSeconds * 1000);
     force.unref();
+    metricsServer?.close();
     server.close(async () => {
       try {
         // Mails already queued get a few seconds to leave; the rest can be asked for again.
         await Promise.race([services.mail.idle(), new Promise((r) => setTimeout(r, 3000).unref())]);
         services.mail.close();
+        await services.timeline.stop(); // the buffered link events are written
         await services.revocations.stop();
         await db.close();
       } catch (err) {

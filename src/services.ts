@@ -37,6 +37,11 @@ import { IntrospectService } from './oauth/token/introspect.service';
 import { RevokeService } from './oauth/token/revoke.service';
 import { TokenIssuer } from './oauth/token/token-issuer';
 import { RecipeRepository } from './recipes/recipe.repository';
+import { LinkEventRepository } from './oauth/timeline/link-event.repository';
+import { authorizeClientId, LinkTimeline } from './oauth/timeline/link-timeline.service';
+import type { SignInObserver } from './auth/auth.routes';
+import { logger } from './lib/logger';
+import { createMetrics } from './metrics/metrics';
 import { RecipeService } from './recipes/recipe.service';
 
 /**
@@ -44,6 +49,9 @@ import { RecipeService } from './recipes/recipe.service';
  * Routes, the CLI and the benchmark get only what this returns, each thing built once.
  */
 export function createServices(config: Config, knex: Knex) {
+  // The process's metrics (served only when configured; the default process metrics only then).
+  const metrics = createMetrics({ defaultMetrics: config.metrics.enabled });
+
   // Storage.
   const hot = new HotQueries(knex);
   const store = {
@@ -57,6 +65,7 @@ export function createServices(config: Config, knex: Knex) {
     refreshTokens: new RefreshTokenRepository(knex, hot),
     sessions: new SessionRepository(knex),
     accountTokens: new AccountTokenRepository(knex),
+    linkEvents: new LinkEventRepository(knex),
   };
 
   // Revocations reach the caches of every process; main.ts starts the listener (real PostgreSQL).
@@ -65,9 +74,11 @@ export function createServices(config: Config, knex: Knex) {
   const clientCache = createClientCache();
   revocations.subscribe(tokenCache);
   revocations.subscribe(clientCache);
+  revocations.subscribe(metrics.revocationListener);
   const uow = new UnitOfWork(knex, revocations);
 
-  const grants = new GrantService(store.grants, uow);
+  const timeline = new LinkTimeline(store.linkEvents, store.users, store.clients, store.grants, config.linkEvents);
+  const grants = new GrantService(store.grants, uow, timeline, metrics);
   const clients = new ClientService(store.clients, clientCache, uow);
   // Rotated refresh tokens' successors are derived with a key from the server's secret (a process
   // without one, such as a CLI run with nothing configured, never refreshes: a random key will do).
@@ -78,6 +89,22 @@ export function createServices(config: Config, knex: Knex) {
   const mail = createMailQueue(config);
   const auth = new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
   const accounts = new AccountService(store.users, grants, uow, store.sessions, mail);
+
+  // What the metrics read when scraped (plain numbers kept by each part; nothing on the hot path).
+  const pool = (knex.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; numPendingCreates(): number } }).pool;
+  metrics.sources.pool = () => ({
+    used: pool?.numUsed() ?? 0,
+    free: pool?.numFree() ?? 0,
+    pendingAcquires: pool?.numPendingAcquires() ?? 0,
+    pendingCreates: pool?.numPendingCreates() ?? 0,
+    max: config.dbPoolMax,
+  });
+  metrics.sources.caches = () => [
+    { cache: 'access_token', entries: tokenCache.size, ...tokenCache.lookups },
+    { cache: 'client', entries: clientCache.size, ...clientCache.lookups },
+  ];
+  metrics.sources.hashing = () => hasher.stats();
+  metrics.sources.linkEvents = () => ({ buffered: timeline.buffered, ...timeline.counts });
 
   return {
     auth,
@@ -92,22 +119,31 @@ export function createServices(config: Config, knex: Knex) {
     mail,
     clients,
     grants,
-    authorize: new AuthorizeService(knex, store.clients, store.grants, store.consents, issuer),
+    authorize: new AuthorizeService(knex, store.clients, store.grants, store.consents, issuer, timeline, metrics),
     token: {
-      grantTypes: [new AuthorizationCodeGrant(store.codes, issuer, uow), new RefreshTokenGrant(store.refreshTokens, issuer, grants, uow)],
+      grantTypes: [new AuthorizationCodeGrant(store.codes, issuer, uow, timeline), new RefreshTokenGrant(store.refreshTokens, issuer, grants, uow, timeline)],
       revoke: new RevokeService(store.accessTokens, store.refreshTokens, grants, uow),
+      metrics,
       introspect: new IntrospectService(store.accessTokens, store.refreshTokens, { issuer: config.publicUrl, refreshGraceSeconds: config.tokens.refreshGraceSeconds }),
     },
     bearer: createBearerAuth(new DbAccessTokenValidator(store.accessTokens, tokenCache)),
-    skillEvents: new SkillEventService(store.accessTokens, grants),
+    skillEvents: new SkillEventService(store.accessTokens, grants, uow, timeline, metrics),
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
-    cleanup: new CleanupService(store, grants, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
+    cleanup: new CleanupService(store, grants, timeline, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
     /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
     secrets: config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined,
     hasher,
     revocations,
     tokenCache,
+    timeline,
+    metrics,
+    /** Sign-ins on the way to an authorization: the funnel, and the link's timeline (off the response path). */
+    onSignIn: ((attempt) => {
+      if (authorizeClientId(attempt.returnTo) === undefined) return;
+      metrics.funnel(attempt.succeeded ? 'sign_in_succeeded' : 'sign_in_failed');
+      timeline.recordSignIn(attempt).catch((err: unknown) => logger.warn({ err }, 'link timeline: could not record a sign-in'));
+    }) as SignInObserver,
   };
 }
 

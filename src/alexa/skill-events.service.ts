@@ -3,8 +3,22 @@ import { AppError } from '../lib/errors';
 import { parseInput } from '../lib/validation';
 import { OAuthClient } from '../oauth/domain';
 import { GrantService } from '../oauth/grants/grant.service';
+import { Metrics } from '../metrics/metrics';
+import { UnitOfWork } from '../oauth/revocation/unit-of-work';
 import { AccessTokenRepository } from '../oauth/store/access-token.repository';
+import { LinkTimeline } from '../oauth/timeline/link-timeline.service';
 import { accountLinkedEventSchema, SKILL_ACCOUNT_LINKED, SKILL_DISABLED, skillDisabledEventSchema, skillEventEnvelopeSchema } from './skill-events.schema';
+
+/** Skill event types named as themselves in the metrics and timelines; any other is "other" (bounded labels). */
+const KNOWN_TYPES = new Set([
+  SKILL_ACCOUNT_LINKED,
+  SKILL_DISABLED,
+  'AlexaSkillEvent.SkillEnabled',
+  'AlexaSkillEvent.SkillPermissionAccepted',
+  'AlexaSkillEvent.SkillPermissionChanged',
+  'AlexaSkillEvent.ProactiveSubscriptionChanged',
+]);
+const typeLabel = (type: string) => (KNOWN_TYPES.has(type) ? type.replace('AlexaSkillEvent.', '') : 'other');
 
 export type SkillEventResult =
   | { status: 'recorded' }
@@ -21,10 +35,19 @@ export class SkillEventService {
   constructor(
     private readonly accessTokens: AccessTokenRepository,
     private readonly grants: GrantService,
+    private readonly uow: UnitOfWork,
+    private readonly timeline: LinkTimeline,
+    private readonly metrics: Metrics,
   ) {}
 
   /** Handles one event envelope; throws ValidationError (400) when it is not shaped like Alexa's. */
   async handle(client: OAuthClient, input: unknown): Promise<{ type: string; result: SkillEventResult }> {
+    const handled = await this.dispatch(client, input);
+    this.metrics.skillEvent(typeLabel(handled.type), handled.result.status);
+    return handled;
+  }
+
+  private async dispatch(client: OAuthClient, input: unknown): Promise<{ type: string; result: SkillEventResult }> {
     const event = parseInput(skillEventEnvelopeSchema, input);
     const type = event.request.type;
     const userId = event.context.System.user.userId;
@@ -36,7 +59,11 @@ export class SkillEventService {
       parseInput(skillDisabledEventSchema, input);
       return { type, result: await this.disabled(client, userId) };
     }
-    // SkillEnabled, SkillPermissionAccepted, ... and whatever Alexa adds later: nothing to keep true.
+    // SkillEnabled, SkillPermissionAccepted, ... and whatever Alexa adds later: nothing to keep
+    // true, but the links of that Alexa user note that it came.
+    for (const g of await this.grants.findLiveByAlexaUser(client.id, userId)) {
+      this.timeline.record({ userId: g.userId, clientId: g.clientId, grantId: g.id, type: 'skill_event', reason: typeLabel(type) });
+    }
     return { type, result: { status: 'ignored' } };
   }
 
@@ -51,13 +78,19 @@ export class SkillEventService {
       throw new AppError(400, 'invalid_token', 'The access token in the event is not a live token issued to this client; nothing was recorded.');
     }
     await this.grants.recordAlexaUser(info.grantId, alexaUserId);
+    this.timeline.record({ userId: info.userId, clientId: client.id, grantId: info.grantId, type: 'skill_event', reason: typeLabel(SKILL_ACCOUNT_LINKED) });
     return { status: 'recorded' };
   }
 
   /** Amazon asks providers to revoke on disable: every live grant of this client recorded for the user, in one transaction. */
   private async disabled(client: OAuthClient, alexaUserId: string): Promise<SkillEventResult> {
-    // One transaction of its own, and it returns once every process has heard the revocation.
-    const revoked = await this.grants.revokeNow({ clientId: client.id, alexaUserId });
+    // One transaction of its own, and it returns once every process has heard the revocation. The
+    // event goes on each link's timeline first, then who revoked it.
+    const live = await this.grants.findLiveByAlexaUser(client.id, alexaUserId);
+    const revoked = await this.uow.run(async (tx) => {
+      await this.timeline.recordIn(tx.trx, live.map((g) => ({ userId: g.userId, clientId: g.clientId, grantId: g.id, type: 'skill_event' as const, reason: typeLabel(SKILL_DISABLED) })));
+      return this.grants.revoke(tx, { clientId: client.id, alexaUserId }, 'skill event');
+    });
     return { status: 'revoked', grants_revoked: revoked };
   }
 }

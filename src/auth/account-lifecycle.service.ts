@@ -293,7 +293,7 @@ export class AccountLifecycleService {
   /** The user deletes their own account: the current password required. */
   async deleteOwnAccount(user: User, currentPassword: unknown): Promise<DeletionResult> {
     await this.auth.reauthenticate(user, currentPassword);
-    const result = await this.accounts.deleteUser(user.id);
+    const result = await this.accounts.deleteUser(user.id, 'user');
     if (!result) throw new ValidationError('This account no longer exists.');
     return result;
   }

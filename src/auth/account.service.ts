@@ -46,7 +46,7 @@ export class AccountService {
   disableUser(userId: number): Promise<{ changed: boolean; revokedGrants: number }> {
     return this.uow.run(async (tx) => {
       const changed = await this.users.disable(userId, tx.trx);
-      const revokedGrants = await this.grants.revoke(tx, { userId });
+      const revokedGrants = await this.grants.revoke(tx, { userId }, 'admin');
       return { changed, revokedGrants };
     });
   }
@@ -62,11 +62,11 @@ export class AccountService {
    * deleted, then the user row, so the address can sign up again. The owner gets a last mail.
    * No password here: the page asks for it (AuthService.reauthenticate), the CLI is the operator.
    */
-  async deleteUser(userId: number): Promise<DeletionResult | undefined> {
+  async deleteUser(userId: number, by: 'user' | 'admin'): Promise<DeletionResult | undefined> {
     const result = await this.uow.run(async (tx) => {
       const user = await this.users.findById(userId, tx.trx);
       if (!user) return undefined;
-      const revokedGrants = await this.grants.revoke(tx, { userId });
+      const revokedGrants = await this.grants.revoke(tx, { userId }, by);
       const sessions = await this.sessions.deleteForUser(tx.trx, userId);
       const gone = await this.users.deleteWithContent(tx.trx, userId);
       return { user, revokedGrants, sessions, ...gone };

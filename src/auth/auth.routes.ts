@@ -7,8 +7,14 @@ import { DEVICE_COOKIE, readCookie } from './device-cookie';
 import { safeReturnTo } from './return-to';
 import { signIn, signOut } from './session';
 
+/**
+ * Told of every sign-in attempt after it is answered (the link timeline and the metrics): never
+ * the password; the email only so that the observer can find the account it names.
+ */
+export type SignInObserver = (attempt: { succeeded: boolean; reason?: string; userId?: number; email: string; returnTo: string }) => void;
+
 /** Sign-up, log-in and log-out pages. Expects the session, body parser and CSRF middleware. */
-export function authRoutes(auth: AuthService, lifecycle: AccountLifecycleService, opts: { secureCookies: boolean }): Router {
+export function authRoutes(auth: AuthService, lifecycle: AccountLifecycleService, opts: { secureCookies: boolean; onSignIn?: SignInObserver }): Router {
   const router = Router();
   router.use(['/login', '/signup', '/logout'], noStore);
 
@@ -38,8 +44,10 @@ export function authRoutes(auth: AuthService, lifecycle: AccountLifecycleService
         maxAge: auth.deviceCookieTtlSeconds * 1000,
       });
       res.redirect(303, returnTo);
+      opts.onSignIn?.({ succeeded: true, userId: user.id, email: '', returnTo });
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500 && err.status !== 503) throw err;
+      opts.onSignIn?.({ succeeded: false, reason: err.code, email: typeof body.email === 'string' ? body.email : '', returnTo });
       for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
       res.status(err.status).render('login', {
         title: 'Sign in',

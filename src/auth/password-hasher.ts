@@ -58,6 +58,11 @@ export class PasswordHasher {
     ]);
   }
 
+  /** The hashing queue by lane, for the metrics. */
+  stats() {
+    return this.gate.stats();
+  }
+
   private options(): argon2.Options {
     return {
       algorithm: ARGON2ID,

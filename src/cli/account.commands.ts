@@ -32,7 +32,7 @@ const usersDelete: Command = {
       );
       if (answer.toLowerCase() !== user.email.toLowerCase()) throw new UsageError('Not confirmed; nothing was deleted.');
     }
-    const r = await ctx.services.accounts.deleteUser(user.id);
+    const r = await ctx.services.accounts.deleteUser(user.id, 'admin');
     if (!r) throw new ValidationError(`No user with email ${email}`);
     ctx.out(
       `Deleted ${r.email}: revoked ${r.revokedGrants} app link(s), signed out ${r.sessions} session(s), deleted ${r.bookmarks} bookmark(s), ${r.privateRecipes} private and ${r.publishedRecipes} published recipe(s)`,

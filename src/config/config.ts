@@ -134,6 +134,12 @@ const envSchema = z.object({
   REQUIRE_EMAIL_VERIFICATION: boolFromEnv.optional(),
   PASSWORD_RESET_MAX_PER_EMAIL: intFromEnv(3, 1, 1000),
   PASSWORD_RESET_MAX_PER_ADDRESS: intFromEnv(20, 1, 100000),
+  // /metrics: off unless one of these is set (README "Metrics").
+  METRICS_TOKEN: z.string().optional(),
+  METRICS_PORT: intFromEnv(0, 0, 65535),
+  // The link timeline: the newest N events per link, none older than the age (README "Link timeline").
+  LINK_EVENTS_PER_LINK: intFromEnv(200, 10, 10000),
+  LINK_EVENTS_MAX_AGE_DAYS: intFromEnv(90, 1, 3650),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -209,6 +215,18 @@ export interface Config {
     readonly resetMaxPerEmail: number;
     readonly resetMaxPerAddress: number;
   };
+  readonly metrics: {
+    /** Serve /metrics (and count HTTP requests): a token or a port is configured. */
+    readonly enabled: boolean;
+    /** Bearer token for GET /metrics on the main port. */
+    readonly token: string | undefined;
+    /** A separate port on 127.0.0.1 serving /metrics without a token; 0: none. */
+    readonly port: number;
+  };
+  readonly linkEvents: {
+    readonly perLink: number;
+    readonly maxAgeDays: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -260,6 +278,12 @@ export function loadConfig(env: Env): Config {
       'EMBEDDED_DB_PORT: no longer supported: the embedded database is not served on TCP (every local user could reach it). ' +
         'It listens on a Unix socket only the owner can open: psql -h <DATA_DIR>/run -U postgres postgres',
     );
+  }
+  if (e.METRICS_TOKEN !== undefined && isWeakSecret(e.METRICS_TOKEN)) {
+    problems.push('METRICS_TOKEN: must be at least 32 characters of random text (try: openssl rand -base64 48)');
+  }
+  if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT (it is a separate listener on 127.0.0.1)');
   }
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
@@ -328,6 +352,12 @@ export function loadConfig(env: Env): Config {
       resetMaxPerEmail: e.PASSWORD_RESET_MAX_PER_EMAIL,
       resetMaxPerAddress: e.PASSWORD_RESET_MAX_PER_ADDRESS,
     }),
+    metrics: Object.freeze({
+      enabled: e.METRICS_TOKEN !== undefined || e.METRICS_PORT !== 0,
+      token: e.METRICS_TOKEN,
+      port: e.METRICS_PORT,
+    }),
+    linkEvents: Object.freeze({ perLink: e.LINK_EVENTS_PER_LINK, maxAgeDays: e.LINK_EVENTS_MAX_AGE_DAYS }),
   });
 }
 

@@ -64,9 +64,21 @@ export class ServiceUnavailableError extends AppError {
  * `message` the error_description.
  */
 export class OAuthError extends AppError {
+  /**
+   * Private: which grant rule refused (a rule's name, or "unknown token"), for the metrics and the
+   * link timeline. Never sent to the client.
+   */
+  reason?: string;
+
   constructor(status: number, code: string, description: string, headers?: Record<string, string>) {
     super(status, code, description, { headers });
   }
+}
+
+/** Tags an error with the rule that refused (OAuthError.reason) and returns it. */
+export function refusedBy<E extends OAuthError>(error: E, reason: string): E {
+  error.reason = reason;
+  return error;
 }
 
 export const oauthErrors = {

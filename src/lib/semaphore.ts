@@ -54,13 +54,18 @@ export interface LaneLimits {
  */
 export class LaneSemaphore<L extends string> {
   private active = 0;
-  private readonly lanes: Map<L, LaneLimits & { active: number; waiting: Array<() => void> }>;
+  private readonly lanes: Map<L, LaneLimits & { active: number; waiting: Array<() => void>; busy: number }>;
 
   constructor(
     private readonly max: number,
     lanes: Array<[L, LaneLimits]>,
   ) {
-    this.lanes = new Map(lanes.map(([name, l]) => [name, { concurrency: Math.min(l.concurrency, max), queue: l.queue, active: 0, waiting: [] }]));
+    this.lanes = new Map(lanes.map(([name, l]) => [name, { concurrency: Math.min(l.concurrency, max), queue: l.queue, active: 0, waiting: [], busy: 0 }]));
+  }
+
+  /** Per lane: jobs running, waiting, and refused as busy so far (for the metrics). */
+  stats(): Array<{ lane: L; active: number; waiting: number; busy: number }> {
+    return [...this.lanes].map(([lane, l]) => ({ lane, active: l.active, waiting: l.waiting.length, busy: l.busy }));
   }
 
   async run<T>(laneName: L, job: () => Promise<T>): Promise<T> {
@@ -70,7 +75,10 @@ export class LaneSemaphore<L extends string> {
       this.active++;
       lane.active++;
     } else {
-      if (lane.waiting.length >= lane.queue) throw new BusyError();
+      if (lane.waiting.length >= lane.queue) {
+        lane.busy++;
+        throw new BusyError();
+      }
       await new Promise<void>((resolve) => lane.waiting.push(resolve)); // the slot is handed over in release()
     }
     try {

@@ -4,6 +4,7 @@ import { AccessTokenRepository } from '../oauth/store/access-token.repository';
 import { CodeRepository } from '../oauth/store/code.repository';
 import { ConsentRepository } from '../oauth/store/consent.repository';
 import { RefreshTokenRepository } from '../oauth/store/refresh-token.repository';
+import { LinkTimeline } from '../oauth/timeline/link-timeline.service';
 
 const REVOKED_LINKS_KEPT_DAYS = 30;
 
@@ -16,6 +17,7 @@ export interface CleanupResult {
   sessions: number;
   login_throttles: number;
   account_links: number;
+  link_events: number;
 }
 
 /** Removes what can never be used again (tokens:cleanup, from cron); safe while serving. */
@@ -31,6 +33,7 @@ export class CleanupService {
       accountTokens: { deleteDead(now: Date): Promise<number> };
     },
     private readonly grants: GrantService,
+    private readonly timeline: LinkTimeline,
     private readonly settings: { throttleWindowSeconds: number; refreshReuseDetectionDays: number },
   ) {}
 
@@ -45,6 +48,8 @@ export class CleanupService {
       sessions: await s.sessions.deleteExpired(now),
       login_throttles: await s.throttles.deleteExpired(this.settings.throttleWindowSeconds),
       account_links: await s.accountTokens.deleteDead(now),
+      // Older than LINK_EVENTS_MAX_AGE_DAYS, or beyond the newest LINK_EVENTS_PER_LINK of a link.
+      link_events: await this.timeline.prune(now),
     };
   }
 }

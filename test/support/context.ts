@@ -58,6 +58,7 @@ export function createTestContext(env: Env = {}): TestContext {
     app,
     close: async () => {
       services.mail.close();
+      await services.timeline.stop(); // buffered link events written before the pool goes
       await knex.destroy();
     },
   };

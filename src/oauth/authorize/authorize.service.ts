@@ -7,6 +7,8 @@ import { OAuthClient, PendingAuthorization } from '../domain';
 import { parseScopeString, sortScopes } from '../scopes';
 import { ConsentRepository } from '../store/consent.repository';
 import { GrantRepository } from '../store/grant.repository';
+import { Metrics } from '../../metrics/metrics';
+import { LinkTimeline } from '../timeline/link-timeline.service';
 import { TokenIssuer } from '../token/token-issuer';
 import { firstFailedCheck } from './authorize.checks';
 import { buildRedirect, RedirectableError, ResponseMode } from './redirect';
@@ -64,9 +66,22 @@ export class AuthorizeService {
     private readonly grants: GrantRepository,
     private readonly consents: ConsentRepository,
     private readonly issuer: TokenIssuer,
+    private readonly timeline: LinkTimeline,
+    private readonly metrics: Metrics,
   ) {}
 
+  /** The request proven and parsed (see `parse`); the funnel counts every attempt and every invalid one. */
   async validate(query: Record<string, unknown>): Promise<{ client: OAuthClient; request: PendingAuthorization }> {
+    this.metrics.funnel('authorize_request');
+    try {
+      return await this.parse(query);
+    } catch (err) {
+      this.metrics.funnel('authorize_invalid');
+      throw err;
+    }
+  }
+
+  private async parse(query: Record<string, unknown>): Promise<{ client: OAuthClient; request: PendingAuthorization }> {
     // 1. The client.
     const clientId = singleParam(query, 'client_id');
     if (!clientId) throw oauthErrors.invalidRequest('The client_id parameter is missing.');
@@ -142,6 +157,8 @@ export class AuthorizeService {
   async startConsent(userId: number, client: OAuthClient, request: PendingAuthorization): Promise<string> {
     const id = randomToken(TOKEN_PREFIX.transaction);
     await this.consents.create(sha256(id), userId, client.id, request, new Date(Date.now() + CONSENT_TTL_SECONDS * 1000));
+    // The first step of the link that has a user (a signed-out user comes back here after signing in).
+    this.timeline.record({ userId, clientId: client.id, type: 'authorization_started' });
     return id;
   }
 
@@ -163,14 +180,23 @@ export class AuthorizeService {
       throw new OAuthError(400, 'invalid_request', 'This app or its redirect address has changed. Please start linking again from the app.');
     }
     const fail = redirecting(request.redirectUri, request.state, modeOf(request));
-    if (decision === 'deny') fail(oauthErrors.accessDenied('The user denied the request.'));
+    if (decision === 'deny') {
+      this.metrics.funnel('consent_denied');
+      this.timeline.record({ userId, clientId: client.id, type: 'consent_denied' });
+      fail(oauthErrors.accessDenied('The user denied the request.'));
+    }
     const refused = firstFailedCheck(client, request);
     if (refused) fail(refused);
-    return this.db.transaction((trx) => this.issue(trx, userId, client, request));
+    const outcome = await this.db.transaction((trx) => this.issue(trx, userId, client, request));
+    this.metrics.funnel('consent_allowed');
+    if (request.responseType === 'code') this.metrics.funnel('code_issued');
+    return outcome;
   }
 
   private async issue(trx: Knex.Transaction, userId: number, client: OAuthClient, request: PendingAuthorization): Promise<AuthorizeOutcome> {
     const grant = await this.grants.upsertLive(trx, userId, client.id, request.scope);
+    const link = { userId, clientId: client.id, grantId: grant.id };
+    await this.timeline.recordIn(trx, [{ ...link, type: 'consent_allowed' }, ...(request.responseType === 'code' ? [{ ...link, type: 'code_issued' as const }] : [])]);
     if (request.responseType === 'token') {
       const t = await this.issuer.access(trx, client, { grantId: grant.id, userId, scope: request.scope, authorizationCodeId: null }, null);
       const params = { access_token: t.accessToken, token_type: 'Bearer', expires_in: String(t.expiresIn), scope: request.scope.join(' '), state: request.state };

@@ -17,6 +17,8 @@ export class RevocableCache<V> implements RevocationListener {
   private readonly entries = new Map<string, { value: V; storedAt: number }>();
   private epoch = 0;
   private enabled = false;
+  /** Look-up counts for the metrics (plain fields: nothing on the hot path but an increment). */
+  readonly lookups = { hits: 0, misses: 0, off: 0 };
 
   constructor(
     private readonly isRevoked: (value: V, revoked: RevokedSets) => boolean,
@@ -31,13 +33,21 @@ export class RevocableCache<V> implements RevocationListener {
   }
 
   get(key: string): V | undefined {
-    if (!this.enabled) return undefined;
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (this.isExpired(entry.value) || Date.now() - entry.storedAt > this.maxAgeMs) {
-      this.entries.delete(key);
+    if (!this.enabled) {
+      this.lookups.off++;
       return undefined;
     }
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      this.lookups.misses++;
+      return undefined;
+    }
+    if (this.isExpired(entry.value) || Date.now() - entry.storedAt > this.maxAgeMs) {
+      this.entries.delete(key);
+      this.lookups.misses++;
+      return undefined;
+    }
+    this.lookups.hits++;
     return entry.value;
   }
 

@@ -49,22 +49,46 @@ export class GrantRepository {
     return toGrant(rows[0]);
   }
 
+  /** Every grant of the user with the client, live or revoked, newest first (the admin's timeline). */
+  async listForUserAndClient(userId: number, clientId: number): Promise<Grant[]> {
+    const rows = await this.db<GrantRow>('oauth_grants').where({ user_id: userId, client_id: clientId }).orderBy('created_at', 'desc').orderBy('id', 'desc');
+    return rows.map(toGrant);
+  }
+
+  /** The client's most recent grants with their users' emails (the admin's search by client). */
+  async listForClient(clientId: number, limit: number): Promise<Array<Grant & { userEmail: string }>> {
+    const rows = await this.db('oauth_grants as g')
+      .join('users as u', 'u.id', 'g.user_id')
+      .where('g.client_id', clientId)
+      .orderBy('g.created_at', 'desc')
+      .orderBy('g.id', 'desc')
+      .limit(limit)
+      .select('g.*', 'u.email as user_email');
+    return rows.map((r: GrantRow & { user_email: string }) => ({ ...toGrant(r), userEmail: r.user_email }));
+  }
+
   async findById(id: number): Promise<Grant | undefined> {
     const row = await this.db<GrantRow>('oauth_grants').where({ id }).first();
     return row ? toGrant(row) : undefined;
   }
 
-  /** Revokes the selected live grants and every token issued under them; returns their ids. */
-  async revoke(trx: Knex.Transaction, selector: GrantSelector): Promise<number[]> {
+  /** Revokes the selected live grants and every token issued under them; returns which they were. */
+  async revoke(trx: Knex.Transaction, selector: GrantSelector): Promise<Array<{ id: number; userId: number; clientId: number }>> {
     const grants = (await whereSelected(trx('oauth_grants').whereNull('revoked_at'), selector)
       .update({ revoked_at: trx.fn.now(), updated_at: trx.fn.now() })
-      .returning('id')) as Array<{ id: number }>;
+      .returning(['id', 'user_id', 'client_id'])) as Array<{ id: number; user_id: number; client_id: number }>;
     const ids = grants.map((g) => Number(g.id));
     if (ids.length) {
       await trx('oauth_access_tokens').whereIn('grant_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       await trx('oauth_refresh_tokens').whereIn('grant_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
     }
-    return ids;
+    return grants.map((g) => ({ id: Number(g.id), userId: Number(g.user_id), clientId: Number(g.client_id) }));
+  }
+
+  /** The client's live grants recorded for an Alexa user (skill events). */
+  async findLiveByAlexaUser(clientId: number, alexaUserId: string): Promise<Grant[]> {
+    const rows = await this.db<GrantRow>('oauth_grants').where({ client_id: clientId, alexa_user_id: alexaUserId }).whereNull('revoked_at');
+    return rows.map(toGrant);
   }
 
   /** Revoked links kept for a while for the record; then they go, with what hangs off them. */

@@ -35,7 +35,7 @@ const KEEP = `WITH rt AS (
     SELECT $4, rt.grant_id, rt.id, rt.authorization_code_id, ${ISSUED_SCOPE}, $5 FROM rt
     RETURNING scope
   )
-  SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at FROM rt, nat`;
+  SELECT rt.user_id, rt.grant_id, nat.scope, rt.expires_at AS refresh_expires_at, false AS retried FROM rt, nat`;
 
 // Under rotation the successor is deterministic (TokenIssuer.successorOf): the first use rotates
 // (inserts it, marks the token), a retry within the grace window finds the same successor and is
@@ -63,7 +63,7 @@ const ROTATE = `WITH rt AS (
      WHERE o.id = rt.id
     RETURNING o.id
   )
-  SELECT rt.user_id, rt.grant_id, nat.scope, succ.expires_at AS refresh_expires_at FROM rt, succ, nat`;
+  SELECT rt.user_id, rt.grant_id, nat.scope, succ.expires_at AS refresh_expires_at, rt.rotated_at IS NOT NULL AS retried FROM rt, succ, nat`;
 
 export interface FastRefresh {
   refreshHash: string;
@@ -127,15 +127,15 @@ export class RefreshTokenRepository {
    * rotation the token row is locked, a new pair is issued and the old token marked rotated, all
    * at once. Undefined when any rule fails: the caller takes the locked path for the exact error.
    */
-  async refreshInOneStatement(p: FastRefresh): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null } | undefined> {
-    type Row = { user_id: number; grant_id: number; scope: string[]; refresh_expires_at: Date | null };
+  async refreshInOneStatement(p: FastRefresh): Promise<{ userId: number; grantId: number; scope: string[]; refreshExpiresAt: Date | null; retried: boolean } | undefined> {
+    type Row = { user_id: number; grant_id: number; scope: string[]; refresh_expires_at: Date | null; retried: boolean };
     const values = [p.refreshHash, p.clientId, p.scope, p.access.tokenHash, p.access.expiresAt, p.graceSeconds, p.clientScopes];
     const rows = p.rotate
       ? await this.hot.query<Row>('lb_refresh_rotate', ROTATE, [...values, p.rotate.tokenHash, p.rotate.expiresAt])
       : await this.hot.query<Row>('lb_refresh_keep', KEEP, values);
     const r = rows[0];
     if (!r) return undefined;
-    return { userId: Number(r.user_id), grantId: Number(r.grant_id), scope: r.scope, refreshExpiresAt: r.refresh_expires_at ?? null };
+    return { userId: Number(r.user_id), grantId: Number(r.grant_id), scope: r.scope, refreshExpiresAt: r.refresh_expires_at ?? null, retried: r.retried === true };
   }
 
   /**

@@ -22,7 +22,7 @@ export class RevokeService {
     const hash = sha256(token);
     if (token.startsWith(TOKEN_PREFIX.refreshToken)) {
       const rt = await this.refreshTokens.find(hash);
-      if (rt && rt.clientId === client.id) await this.grants.revokeNow({ id: rt.grantId });
+      if (rt && rt.clientId === client.id) await this.grants.revokeNow({ id: rt.grantId }, 'client');
       return;
     }
     if (token.startsWith(TOKEN_PREFIX.accessToken)) {

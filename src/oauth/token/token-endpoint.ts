@@ -7,8 +7,9 @@ import OAuth2Server, {
   Response as LibResponse,
   ServerError as LibServerError,
 } from '@node-oauth/oauth2-server';
-import { AppError, OAuthError, oauthErrors } from '../../lib/errors';
+import { AppError, isDatabaseUnavailable, OAuthError, oauthErrors } from '../../lib/errors';
 import { logger } from '../../lib/logger';
+import { Metrics } from '../../metrics/metrics';
 import { ClientCredentials, extractClientCredentials, flatBody } from '../clients/client-auth';
 import { ClientService } from '../clients/client.service';
 import { IssuedTokens, OAuthClient } from '../domain';
@@ -53,7 +54,7 @@ const clientCredentials: Step = (t) => {
  * client may use the grant type, calls our handler for it, and shapes the §5.1 answer. Each
  * handler is in ./grant-types: load -> check -> issue.
  */
-export function createTokenEndpoint(deps: { clients: ClientService; grantTypes: GrantHandler[] }) {
+export function createTokenEndpoint(deps: { clients: ClientService; grantTypes: GrantHandler[]; metrics?: Metrics }) {
   const handlers = new Map(deps.grantTypes.map((h) => [h.grantType, h]));
 
   const grantTypeSupported: Step = ({ params }) => {
@@ -81,10 +82,9 @@ export function createTokenEndpoint(deps: { clients: ClientService; grantTypes: 
   });
 
   /** Resolves with the §5.1 JSON body or throws an OAuthError. */
-  return async function token(req: ExpressRequest): Promise<Record<string, unknown>> {
-    const t: TokenRequest = { req, params: {} };
+  async function token(t: TokenRequest): Promise<Record<string, unknown>> {
     for (const step of steps) step(t);
-    const headers = { ...req.headers } as Record<string, string>;
+    const headers = { ...t.req.headers } as Record<string, string>;
     delete headers.authorization; // the credentials are in t.params now
     // The library insists on the form type; a multipart body is parsed into the same flat params.
     headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -96,7 +96,41 @@ export function createTokenEndpoint(deps: { clients: ClientService; grantTypes: 
     } catch (err) {
       throw fromLibraryError(err);
     }
+  }
+
+  const metrics = deps.metrics;
+  if (!metrics) return (req: ExpressRequest) => token({ req, params: {} });
+  /**
+   * Counted in memory: the answer by grant type and outcome (with the refusing rule of an
+   * invalid_grant), the time against Alexa's 4.5 s budget, and the refreshes that unlink a user.
+   */
+  return async function measuredToken(req: ExpressRequest): Promise<Record<string, unknown>> {
+    const started = process.hrtime.bigint();
+    const t: TokenRequest = { req, params: {} };
+    const grantType = () => (t.params.grant_type && handlers.has(t.params.grant_type) ? t.params.grant_type : 'other');
+    try {
+      const body = await token(t);
+      metrics.token.requests.inc({ grant_type: grantType(), outcome: 'issued', reason: 'none' });
+      if (grantType() === 'authorization_code') metrics.funnel('code_redeemed');
+      return body;
+    } catch (err) {
+      const { outcome, reason } = outcomeOf(err);
+      metrics.token.requests.inc({ grant_type: grantType(), outcome, reason });
+      if (grantType() === 'refresh_token' && outcome === 'invalid_grant') metrics.token.refreshUnlinked.inc({ reason });
+      throw err;
+    } finally {
+      metrics.token.duration.observe({ grant_type: grantType() }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
   };
+}
+
+/** The RFC 6749 §5.2 code answered (5xx as server_error or temporarily_unavailable) and the refusing rule. */
+function outcomeOf(err: unknown): { outcome: string; reason: string } {
+  if (err instanceof AppError && err.status < 500) {
+    return { outcome: err.code, reason: (err instanceof OAuthError && err.reason) || 'none' };
+  }
+  const unavailable = (err instanceof AppError && err.status === 503) || isDatabaseUnavailable(err);
+  return { outcome: unavailable ? 'temporarily_unavailable' : 'server_error', reason: 'none' };
 }
 
 const OURS = Symbol('linkbridge client');

@@ -7,6 +7,7 @@ import { formBody, isFormBody } from './form-body';
 import { GrantHandler } from './grant-types/grant-handler';
 import { IntrospectService } from './introspect.service';
 import { RevokeService } from './revoke.service';
+import { Metrics } from '../../metrics/metrics';
 import { createTokenEndpoint } from './token-endpoint';
 
 const formOnly: RequestHandler = (req, _res, next) => {
@@ -19,6 +20,8 @@ export interface TokenRouteDeps {
   grantTypes: GrantHandler[];
   revoke: RevokeService;
   introspect: IntrospectService;
+  /** Token answers, reasons and latency (the metrics); none in tests that do not need them. */
+  metrics?: Metrics;
 }
 
 /** POST /oauth/token, /oauth/revoke (RFC 7009) and /oauth/introspect (RFC 7662): JSON, no session. */

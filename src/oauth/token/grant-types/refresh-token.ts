@@ -1,4 +1,4 @@
-import { oauthErrors } from '../../../lib/errors';
+import { OAuthError, oauthErrors, refusedBy } from '../../../lib/errors';
 import { sha256, TOKEN_PREFIX } from '../../../lib/crypto';
 import { IssuedTokens, OAuthClient } from '../../domain';
 import { GrantService } from '../../grants/grant.service';
@@ -7,8 +7,14 @@ import { issuedScope, RefreshContext, refreshTokenRules } from '../../rules/refr
 import { firstViolation } from '../../rules/rule';
 import { parseScopeString, sortScopes } from '../../scopes';
 import { RefreshTokenRepository } from '../../store/refresh-token.repository';
+import { LinkTimeline } from '../../timeline/link-timeline.service';
 import { TokenIssuer } from '../token-issuer';
 import { GrantHandler } from './grant-handler';
+
+/** The reason label of a refresh token we do not know (no rule applies: there is no row). */
+const UNKNOWN_TOKEN = 'unknown token';
+/** A refresh answered with the successor already issued (a lost response retried, a race). */
+const RETRY = 'retry within the grace window';
 
 /**
  * RFC 6749 §6. Policy `off`: the same refresh token keeps working (Alexa's default; a lost
@@ -26,11 +32,12 @@ export class RefreshTokenGrant implements GrantHandler {
     private readonly issuer: TokenIssuer,
     private readonly grants: GrantService,
     private readonly uow: UnitOfWork,
+    private readonly timeline: LinkTimeline,
   ) {}
 
   async handle(client: OAuthClient, params: Record<string, string>): Promise<IssuedTokens> {
     if (!params.refresh_token) throw oauthErrors.invalidRequest('The refresh_token parameter is missing.');
-    if (!params.refresh_token.startsWith(TOKEN_PREFIX.refreshToken)) throw oauthErrors.invalidGrant('The refresh token is invalid.');
+    if (!params.refresh_token.startsWith(TOKEN_PREFIX.refreshToken)) throw refusedBy(oauthErrors.invalidGrant('The refresh token is invalid.'), UNKNOWN_TOKEN);
     // An empty scope parameter was already dropped: it counts as omitted (RFC 6749 §3.1).
     const requested = params.scope !== undefined ? parseScopeString(params.scope) : [];
     const ctx = (): RefreshContext => ({
@@ -58,6 +65,8 @@ export class RefreshTokenGrant implements GrantHandler {
       rotate: successor ? { tokenHash: sha256(successor), expiresAt: next.refreshTokenExpiresAt } : undefined,
     });
     if (!done) return undefined;
+    // In memory: the timeline costs the hot path no round trip (written in the next batch).
+    this.timeline.record({ userId: done.userId, clientId: client.id, grantId: done.grantId, type: 'refreshed', reason: done.retried ? RETRY : null });
     return { ...next, refreshToken: successor ?? presented, refreshTokenExpiresAt: done.refreshExpiresAt, scope: done.scope, userId: done.userId, grantId: done.grantId };
   }
 
@@ -66,16 +75,25 @@ export class RefreshTokenGrant implements GrantHandler {
     return this.uow.run(async (tx) => {
       const c = ctx();
       const rt = await this.refreshTokens.findIn(tx.trx, sha256(presented), c.rotate);
-      if (!rt) return oauthErrors.invalidGrant('The refresh token is invalid.');
+      if (!rt) return refusedBy(oauthErrors.invalidGrant('The refresh token is invalid.'), UNKNOWN_TOKEN);
+      const link = { userId: rt.userId, clientId: rt.clientId, grantId: rt.grantId };
+      // Recorded in this transaction, which commits whatever the answer: the timeline keeps the refusal.
+      const refuse = async (reason: string, error: OAuthError) => {
+        await this.timeline.recordIn(tx.trx, [{ ...link, type: 'refresh_refused', reason }]);
+        return refusedBy(error, reason);
+      };
+      const refreshed = (reason: string | null) => this.timeline.recordIn(tx.trx, [{ ...link, type: 'refreshed', reason }]);
       const refused = firstViolation(refreshTokenRules, rt, c);
       if (refused) {
-        if (refused.consequence === 'revoke-grant') await this.grants.revoke(tx, { id: rt.grantId });
-        return refused.error;
+        const error = await refuse(refused.rule, refused.error);
+        if (refused.consequence === 'revoke-grant') await this.grants.revoke(tx, { id: rt.grantId }, 'replay');
+        return error;
       }
       const scope = issuedScope(rt, c);
       const g = { grantId: rt.grantId, userId: rt.userId, scope, authorizationCodeId: rt.authorizationCodeId };
       if (!c.rotate) {
         const access = await this.issuer.access(tx.trx, client, g, rt.id);
+        await refreshed(null);
         return { ...access, refreshToken: presented, refreshTokenExpiresAt: rt.expiresAt };
       }
       const successor = this.issuer.successorOf(presented);
@@ -84,8 +102,9 @@ export class RefreshTokenGrant implements GrantHandler {
         // keeps one live chain (RFC 9700 §4.14.2), with a new access token under it.
         const issued = await this.refreshTokens.findSuccessor(tx.trx, rt.replacedById);
         if (issued && issued.tokenHash === sha256(successor)) {
-          if (issued.revokedAt) return oauthErrors.invalidGrant('The refresh token has been revoked.');
+          if (issued.revokedAt) return refuse('not revoked', oauthErrors.invalidGrant('The refresh token has been revoked.'));
           const access = await this.issuer.access(tx.trx, client, g, issued.id);
+          await refreshed(RETRY);
           return { ...access, refreshToken: successor, refreshTokenExpiresAt: issued.expiresAt };
         }
         // A successor we cannot reproduce (rotated before successors were derived, or under
@@ -95,6 +114,7 @@ export class RefreshTokenGrant implements GrantHandler {
       // The new refresh token keeps the full scope; a narrowing applies to the access token only.
       const issued = await this.issuer.pair(tx.trx, client, { ...g, scope: rt.scope }, scope, successor);
       await this.refreshTokens.markRotated(tx.trx, rt.id, issued.refreshTokenId);
+      await refreshed(rt.rotatedAt ? 'successor replaced' : null);
       return issued;
     });
   }
