@@ -11,6 +11,10 @@ import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
 import { SessionRepository } from './http/session-store';
+import { IdpLoginService } from './idp/idp-login.service';
+import { IdpRepository } from './idp/idp.repository';
+import { ProviderService } from './idp/providers.service';
+import { UpstreamClients } from './idp/upstream';
 import { SecretBox } from './lib/secret-box';
 import { CleanupService } from './maintenance/cleanup.service';
 import { DbAccessTokenValidator } from './oauth/access/access-token.validator';
@@ -70,9 +74,18 @@ export function createServices(config: Config, knex: Knex) {
   const successorKey = config.sessionSecret ? createHmac('sha256', config.sessionSecret).update('linkbridge refresh-token successor').digest() : randomBytes(32);
   const issuer = new TokenIssuer(store.codes, store.accessTokens, store.refreshTokens, config.tokens, successorKey);
   const hasher = new PasswordHasher(config.password);
+  const auth = new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
+  /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
+  const secrets = config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined;
+  // Sign-in through other providers: the providers (admin), and the login round trips and identities.
+  const idpStore = new IdpRepository(knex);
+  const idps = new ProviderService(idpStore, secrets, config.publicUrl);
+  const upstream = new UpstreamClients({ publicUrl: config.publicUrl, timeoutSeconds: config.idpTimeoutSeconds });
 
   return {
-    auth: new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret)),
+    auth,
+    idps,
+    idpLogin: new IdpLoginService(idpStore, store.users, idps, upstream, auth, secrets),
     accounts: new AccountService(store.users, grants, uow),
     clients,
     grants,
@@ -87,8 +100,7 @@ export function createServices(config: Config, knex: Knex) {
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
     cleanup: new CleanupService(store, grants, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
-    /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
-    secrets: config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined,
+    secrets,
     hasher,
     revocations,
     tokenCache,

@@ -115,6 +115,10 @@ const envSchema = z.object({
   WEB_CONCURRENCY: intFromEnv(1, 1, 64),
   REQUEST_TIMEOUT_SECONDS: intFromEnv(15, 1, 300),
   HSTS: boolFromEnv.optional(),
+  // Sign-in through other providers (issue 14): `idp-only` hides the password form (with exactly
+  // one enabled provider the login page goes straight to it); calls to a provider time out.
+  LOGIN_MODE: z.enum(['password', 'idp-only'], 'must be password or idp-only').default('password'),
+  IDP_TIMEOUT_SECONDS: intFromEnv(10, 1, 60),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -175,6 +179,10 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   readonly webConcurrency: number;
   readonly requestTimeoutSeconds: number;
+  /** `password`: the password form and any providers; `idp-only`: providers only. */
+  readonly loginMode: 'password' | 'idp-only';
+  /** Bound on every call to an upstream provider (discovery, token, userinfo). */
+  readonly idpTimeoutSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -270,6 +278,8 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
+    loginMode: e.LOGIN_MODE,
+    idpTimeoutSeconds: e.IDP_TIMEOUT_SECONDS,
   });
 }
 
