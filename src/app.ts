@@ -7,6 +7,8 @@ import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
+import { adminIdpRoutes } from './idp/admin-idps.routes';
+import { idpRoutes } from './idp/idp.routes';
 import { csrfProtection } from './http/csrf';
 import { errorHandler, notFound, wantsJson } from './http/error-handler';
 import { requestLogger } from './http/request-logger';
@@ -61,10 +63,29 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.accounts));
   browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
-  browser.use(authRoutes(services.auth, { secureCookies: config.cookieSecure }));
+  const passwordLogin = config.loginMode === 'password';
+  browser.use(
+    authRoutes(services.auth, {
+      secureCookies: config.cookieSecure,
+      // "Continue with <provider>" for each enabled provider (src/idp); LOGIN_MODE=idp-only hides the password form.
+      loginChoices: async () => ({ providers: (await services.idps.enabled()).map((p) => ({ name: p.name, displayName: p.displayName })), passwordLogin }),
+    }),
+  );
+  browser.use(
+    idpRoutes({
+      idpLogin: services.idpLogin,
+      idps: services.idps,
+      authorize: services.authorize,
+      publicUrl: config.publicUrl,
+      secureCookies: config.cookieSecure,
+      passwordLogin,
+      deviceCookieTtlSeconds: services.auth.deviceCookieTtlSeconds,
+    }),
+  );
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
   browser.use(adminClientRoutes(services.clients));
+  browser.use(adminIdpRoutes(services.idps));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { clientCommands } from './cli/client.commands';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { idpCommands } from './cli/idp.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
@@ -18,7 +19,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
+export const commands: Command[] = [...userCommands, ...clientCommands, ...idpCommands, ...dbCommands, ...seedCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -34,6 +35,19 @@ function help(): string {
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
+  /** Defaults to process.stdin. */
+  stdin?: AsyncIterable<string | Buffer>;
+}
+
+const MAX_STDIN = 64 * 1024;
+
+async function readAll(stream: AsyncIterable<string | Buffer>): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    if (text.length > MAX_STDIN) throw new UsageError('Standard input is too long.');
+  }
+  return text;
 }
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -94,6 +108,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         services,
         json,
         out: (human, data) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`),
+        readStdin: () => readAll(io.stdin ?? process.stdin),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );

@@ -8,6 +8,8 @@ export interface CliContext {
   services: Services;
   json: boolean;
   out: (human: string, json?: unknown) => void;
+  /** Standard input as text (a secret piped in: never on the command line), at most 64 kB. */
+  readStdin: () => Promise<string>;
 }
 
 export interface OptionSpec {

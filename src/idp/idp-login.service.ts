@@ -167,6 +167,14 @@ export class IdpLoginService {
     }
   }
 
+  /** What the password-proof page shows again after a wrong password. */
+  async pendingView(sealed: string | undefined): Promise<{ provider: IdentityProvider; email: string; returnTo: string } | undefined> {
+    const pending = this.openPending(sealed);
+    if (!pending) return undefined;
+    const [provider, user] = await Promise.all([this.repo.findById(pending.providerId), this.users.findById(pending.userId)]);
+    return provider && user ? { provider, email: user.email, returnTo: pending.returnTo } : undefined;
+  }
+
   /**
    * Step 3 (only for an email that matched a local account without trust): the user proves the
    * local account with its password (the log-in's throttles apply), then the identity is linked.
