@@ -13,6 +13,8 @@ import { signIn, signOut } from './session';
 export interface LoginChoices {
   providers: Array<{ name: string; displayName: string }>;
   passwordLogin: boolean;
+  /** Without the password form: the provider to go straight to, if it is enabled (else the only one). */
+  straightTo?: string;
 }
 const PASSWORD_ONLY: LoginChoices = { providers: [], passwordLogin: true };
 
@@ -25,11 +27,10 @@ export function authRoutes(auth: AuthService, opts: { secureCookies: boolean; lo
   router.get('/login', async (req, res) => {
     const returnTo = safeReturnTo(req.query.return_to);
     if (req.user) return res.redirect(303, returnTo);
-    const { providers, passwordLogin } = await choices();
-    // Providers only, and just one: straight to it (one tap inside the Alexa app).
-    if (!passwordLogin && providers.length === 1) {
-      return res.redirect(303, `/login/idp/${encodeURIComponent(providers[0].name)}/start?return_to=${encodeURIComponent(returnTo)}`);
-    }
+    const { providers, passwordLogin, straightTo } = await choices();
+    // Providers only, and just one (or the one named): straight to it (one tap inside the Alexa app).
+    const only = passwordLogin ? undefined : (providers.find((p) => p.name === straightTo) ?? (providers.length === 1 ? providers[0] : undefined));
+    if (only) return res.redirect(303, `/login/idp/${encodeURIComponent(only.name)}/start?return_to=${encodeURIComponent(returnTo)}`);
     res.render('login', { title: 'Sign in', returnTo, email: '', error: undefined, fromOAuth: returnTo.startsWith('/oauth/'), providers, passwordLogin });
   });
 

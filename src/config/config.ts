@@ -119,6 +119,8 @@ const envSchema = z.object({
   // one enabled provider the login page goes straight to it); calls to a provider time out.
   LOGIN_MODE: z.enum(['password', 'idp-only'], 'must be password or idp-only').default('password'),
   IDP_TIMEOUT_SECONDS: intFromEnv(10, 1, 60),
+  // idp-only with several providers: the one the login page goes straight to (default: the only one).
+  LOGIN_IDP: z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be the name of a sign-in provider').optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -183,6 +185,8 @@ export interface Config {
   readonly loginMode: 'password' | 'idp-only';
   /** Bound on every call to an upstream provider (discovery, token, userinfo). */
   readonly idpTimeoutSeconds: number;
+  /** With LOGIN_MODE=idp-only: the provider the login page sends everyone to (else the only enabled one). */
+  readonly loginIdp: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -280,6 +284,7 @@ export function loadConfig(env: Env): Config {
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
     loginMode: e.LOGIN_MODE,
     idpTimeoutSeconds: e.IDP_TIMEOUT_SECONDS,
+    loginIdp: e.LOGIN_IDP,
   });
 }
 
