@@ -140,7 +140,10 @@ export class UpstreamClients {
     const config = (async () => {
       if (p.type === 'oidc') {
         try {
-          const c = await oidc.discovery(new URL(p.issuer!), p.clientId, undefined, auth, { execute: p.allowHttp ? [oidc.allowInsecureRequests] : [], timeout });
+          // enableNonRepudiationChecks: openid-client otherwise trusts an ID token from the token
+          // endpoint on TLS alone (OIDC Core 3.1.3.7 allows it); we check its signature against the JWKS too.
+          const execute = p.allowHttp ? [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks] : [oidc.enableNonRepudiationChecks];
+          const c = await oidc.discovery(new URL(p.issuer!), p.clientId, undefined, auth, { execute, timeout });
           c.timeout = timeout;
           return c;
         } catch (err) {
