@@ -68,7 +68,8 @@ export function createApp({ config, knex, services }: AppDeps): Express {
     authRoutes(services.auth, {
       secureCookies: config.cookieSecure,
       // "Continue with <provider>" for each enabled provider (src/idp); LOGIN_MODE=idp-only hides the password form.
-      loginChoices: async () => ({ providers: (await services.idps.enabled()).map((p) => ({ name: p.name, displayName: p.displayName })), passwordLogin, straightTo: config.loginIdp }),
+      loginChoices: async () => ({ providers: (await services.idps.enabled())
+        .map((p) => ({ name: p.name, displayName: p.displayName, type: p.type })), passwordLogin, straightTo: config.loginIdp }),
     }),
   );
   browser.use(

@@ -11,7 +11,7 @@ import { signIn, signOut } from './session';
  * password form is offered (LOGIN_MODE). Without the hook: the password form only.
  */
 export interface LoginChoices {
-  providers: Array<{ name: string; displayName: string }>;
+  providers: Array<{ name: string; displayName: string; type?: string }>;
   passwordLogin: boolean;
   /** Without the password form: the provider to go straight to, if it is enabled (else the only one). */
   straightTo?: string;
