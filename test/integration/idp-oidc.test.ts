@@ -237,6 +237,18 @@ describe('which account an upstream identity reaches', () => {
     await expect(createUser(ctx, { email })).resolves.toMatchObject({ email });
   });
 
+  it('when the user behind an identity is disabled, then signing in through the provider is refused with a page', async () => {
+    const person = await upstreamUser();
+    expect((await signInThrough(browser(ctx.app), names.plain, person)).status).toBe(303);
+    const user = (await ctx.services.accounts.findByEmail(person.email))!;
+    await ctx.services.accounts.disableUser(user.id);
+    const agent = browser(ctx.app);
+    const res = await signInThrough(agent, names.plain, person);
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('Account disabled');
+    expect((await agent.get('/account/identities')).status).toBe(303);
+  });
+
   it('when sign-up is closed for the provider, then an unknown identity gets a clear page and no account', async () => {
     const person = await upstreamUser();
     const res = await signInThrough(browser(ctx.app), names.closed, person);
