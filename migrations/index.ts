@@ -10,6 +10,7 @@ import * as m008 from './20261201_008_users_email_verified';
 import * as m008b from './20261201_008b_account_tokens';
 import * as m008c from './20261201_008c_sessions_user_id';
 import * as m009 from './20261201_009_link_events';
+import * as m010 from './20261201_010_identity_providers';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261201_008b_account_tokens': m008b,
   '20261201_008c_sessions_user_id': m008c,
   '20261201_009_link_events': m009,
+  '20261201_010_identity_providers': m010,
 };

@@ -8,6 +8,8 @@ import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
+import { adminIdpRoutes } from './idp/admin-idps.routes';
+import { idpRoutes } from './idp/idp.routes';
 import { csrfProtection } from './http/csrf';
 import { errorHandler, notFound, wantsJson } from './http/error-handler';
 import { requestLogger } from './http/request-logger';
@@ -69,13 +71,37 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.accounts));
   browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
-  browser.use(authRoutes(services.auth, services.lifecycle, { secureCookies: config.cookieSecure, onSignIn: services.onSignIn }));
+  const passwordLogin = config.loginMode === 'password';
+  browser.use(
+    authRoutes(services.auth, services.lifecycle, {
+      secureCookies: config.cookieSecure,
+      onSignIn: services.onSignIn,
+      // "Continue with <provider>" for each enabled provider (src/idp); LOGIN_MODE=idp-only hides the password form.
+      loginChoices: async () => ({
+        providers: (await services.idps.enabled()).map((p) => ({ name: p.name, displayName: p.displayName, type: p.type })),
+        passwordLogin,
+        straightTo: config.loginIdp,
+      }),
+    }),
+  );
+  browser.use(
+    idpRoutes({
+      idpLogin: services.idpLogin,
+      idps: services.idps,
+      authorize: services.authorize,
+      publicUrl: config.publicUrl,
+      secureCookies: config.cookieSecure,
+      passwordLogin,
+      deviceCookieTtlSeconds: services.auth.deviceCookieTtlSeconds,
+    }),
+  );
   browser.use(accountRoutes({ lifecycle: services.lifecycle, accounts: services.accounts, grants: services.grants }));
   browser.use('/oauth/authorize', requireVerifiedForConsent(services.lifecycle));
   browser.use(authorizeRoutes(services.authorize));
   browser.use(connectionsRoutes(services.grants));
   browser.use(adminClientRoutes(services.clients));
   browser.use(adminLinkRoutes(services.timeline));
+  browser.use(adminIdpRoutes(services.idps));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

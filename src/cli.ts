@@ -7,6 +7,7 @@ import { dbCommands } from './cli/db.commands';
 import { doctorCommands } from './cli/doctor.commands';
 import { linkCommands } from './cli/link.commands';
 import { mailCommands } from './cli/mail.commands';
+import { idpCommands } from './cli/idp.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
@@ -24,7 +25,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...linkCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
+export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...idpCommands, ...linkCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -42,6 +43,32 @@ export interface CliIo {
   stderr: { write(text: string): unknown };
   /** Where passwords come from (--password-stdin, the prompt); standard input by default. */
   stdin?: PasswordInput;
+}
+
+const MAX_STDIN = 64 * 1024;
+
+/** All of standard input as text (a secret piped in), at most 64 kB. */
+function readAll(stream: PasswordInput): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err?: Error) => {
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('error', onError);
+      if (err) reject(err);
+      else resolve(text);
+    };
+    const onData = (chunk: Buffer | string) => {
+      text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+      if (text.length > MAX_STDIN) done(new UsageError('Standard input is too long.'));
+    };
+    const onEnd = () => done();
+    const onError = (err: Error) => done(err);
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.resume();
+  });
 }
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -107,6 +134,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         json,
         out,
         readPassword: (values, opts) => readPassword(values, { stdin, stderr: io.stderr, envPassword: env[PASSWORD_ENV] }, opts),
+        readStdin: () => readAll(stdin),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );

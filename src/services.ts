@@ -13,6 +13,10 @@ import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
 import { Config } from './config/config';
 import { SessionRepository } from './http/session-store';
+import { IdpLoginService } from './idp/idp-login.service';
+import { IdpRepository } from './idp/idp.repository';
+import { ProviderService } from './idp/providers.service';
+import { UpstreamClients } from './idp/upstream';
 import { SecretBox } from './lib/secret-box';
 import { createMailQueue } from './mail/create-mail';
 import { CleanupService } from './maintenance/cleanup.service';
@@ -89,6 +93,12 @@ export function createServices(config: Config, knex: Knex) {
   const mail = createMailQueue(config);
   const auth = new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
   const accounts = new AccountService(store.users, grants, uow, store.sessions, mail);
+  /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
+  const secrets = config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined;
+  // Sign-in through other providers: the providers (admin), and the login round trips and identities.
+  const idpStore = new IdpRepository(knex);
+  const idps = new ProviderService(idpStore, secrets, config.publicUrl);
+  const upstream = new UpstreamClients({ publicUrl: config.publicUrl, timeoutSeconds: config.idpTimeoutSeconds });
 
   // What the metrics read when scraped (plain numbers kept by each part; nothing on the hot path).
   const pool = (knex.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; numPendingCreates(): number } }).pool;
@@ -109,6 +119,8 @@ export function createServices(config: Config, knex: Knex) {
   return {
     auth,
     accounts,
+    idps,
+    idpLogin: new IdpLoginService(idpStore, store.users, idps, upstream, auth, secrets),
     lifecycle: new AccountLifecycleService(knex, { users: store.users, tokens: store.accountTokens, sessions: store.sessions, throttles: store.throttles }, auth, accounts, hasher, mail, {
       publicUrl: config.publicUrl,
       requireEmailVerification: config.accounts.requireEmailVerification,
@@ -131,8 +143,7 @@ export function createServices(config: Config, knex: Knex) {
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
     cleanup: new CleanupService(store, grants, timeline, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
-    /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
-    secrets: config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined,
+    secrets,
     hasher,
     revocations,
     tokenCache,

@@ -13,20 +13,45 @@ import { signIn, signOut } from './session';
  */
 export type SignInObserver = (attempt: { succeeded: boolean; reason?: string; userId?: number; email: string; returnTo: string }) => void;
 
+/**
+ * How one can sign in here: the "Continue with <provider>" buttons (src/idp) and whether the
+ * password form is offered (LOGIN_MODE). Without the hook: the password form only.
+ */
+export interface LoginChoices {
+  providers: Array<{ name: string; displayName: string; type?: string }>;
+  passwordLogin: boolean;
+  /** Without the password form: the provider to go straight to, if it is enabled (else the only one). */
+  straightTo?: string;
+}
+const PASSWORD_ONLY: LoginChoices = { providers: [], passwordLogin: true };
+
 /** Sign-up, log-in and log-out pages. Expects the session, body parser and CSRF middleware. */
-export function authRoutes(auth: AuthService, lifecycle: AccountLifecycleService, opts: { secureCookies: boolean; onSignIn?: SignInObserver }): Router {
+export function authRoutes(
+  auth: AuthService,
+  lifecycle: AccountLifecycleService,
+  opts: { secureCookies: boolean; onSignIn?: SignInObserver; loginChoices?: () => Promise<LoginChoices> },
+): Router {
   const router = Router();
   router.use(['/login', '/signup', '/logout'], noStore);
+  const choices = () => (opts.loginChoices ? opts.loginChoices() : Promise.resolve(PASSWORD_ONLY));
 
-  router.get('/login', (req, res) => {
+  router.get('/login', async (req, res) => {
     const returnTo = safeReturnTo(req.query.return_to);
     if (req.user) return res.redirect(303, returnTo);
-    res.render('login', { title: 'Sign in', returnTo, email: '', error: undefined, fromOAuth: returnTo.startsWith('/oauth/') });
+    const { providers, passwordLogin, straightTo } = await choices();
+    // Providers only, and just one (or the one named): straight to it (one tap inside the Alexa app).
+    const only = passwordLogin ? undefined : (providers.find((p) => p.name === straightTo) ?? (providers.length === 1 ? providers[0] : undefined));
+    if (only) return res.redirect(303, `/login/idp/${encodeURIComponent(only.name)}/start?return_to=${encodeURIComponent(returnTo)}`);
+    res.render('login', { title: 'Sign in', returnTo, email: '', error: undefined, fromOAuth: returnTo.startsWith('/oauth/'), providers, passwordLogin });
   });
 
   router.post('/login', async (req, res) => {
     const body = req.body as Record<string, unknown>;
     const returnTo = safeReturnTo(body.return_to);
+    const { providers, passwordLogin } = await choices();
+    if (!passwordLogin) {
+      return res.status(403).render('login', { title: 'Sign in', returnTo, email: '', error: 'Signing in with a password is turned off here.', fromOAuth: returnTo.startsWith('/oauth/'), providers, passwordLogin });
+    }
     try {
       const { user, deviceCookie } = await auth.login({
         email: body.email,
@@ -55,19 +80,24 @@ export function authRoutes(auth: AuthService, lifecycle: AccountLifecycleService
         email: typeof body.email === 'string' ? body.email.slice(0, 254) : '',
         error: err.message,
         fromOAuth: returnTo.startsWith('/oauth/'),
+        providers,
+        passwordLogin,
       });
     }
   });
 
-  router.get('/signup', (req, res) => {
+  router.get('/signup', async (req, res) => {
     const returnTo = safeReturnTo(req.query.return_to);
     if (req.user) return res.redirect(303, returnTo);
+    // Password accounts only exist where passwords are used.
+    if (!(await choices()).passwordLogin) return res.redirect(303, `/login?return_to=${encodeURIComponent(returnTo)}`);
     res.render('signup', { title: 'Create your account', returnTo, values: {}, errors: {} });
   });
 
   router.post('/signup', async (req, res) => {
     const body = req.body as Record<string, unknown>;
     const returnTo = safeReturnTo(body.return_to);
+    if (!(await choices()).passwordLogin) return res.redirect(303, `/login?return_to=${encodeURIComponent(returnTo)}`);
     try {
       const outcome = await lifecycle.signUp({ email: body.email, name: body.name, password: body.password }, { address: req.ip ?? 'unknown' }, returnTo);
       if (outcome.kind === 'check-email') {

@@ -10,6 +10,8 @@ export interface CliContext {
   out: (human: string, json?: unknown) => void;
   /** A password from --password-stdin, --password, LINKBRIDGE_PASSWORD or (with prompt) the terminal. */
   readPassword(values: Record<string, unknown>, opts: { prompt: boolean; confirm?: boolean }): Promise<string | undefined>;
+  /** Standard input as text (a secret piped in: never on the command line), at most 64 kB. */
+  readStdin: () => Promise<string>;
 }
 
 export interface OptionSpec {

@@ -140,6 +140,12 @@ const envSchema = z.object({
   // The link timeline: the newest N events per link, none older than the age (README "Link timeline").
   LINK_EVENTS_PER_LINK: intFromEnv(200, 10, 10000),
   LINK_EVENTS_MAX_AGE_DAYS: intFromEnv(90, 1, 3650),
+  // Sign-in through other providers (issue 14): `idp-only` hides the password form (with exactly
+  // one enabled provider the login page goes straight to it); calls to a provider time out.
+  LOGIN_MODE: z.enum(['password', 'idp-only'], 'must be password or idp-only').default('password'),
+  IDP_TIMEOUT_SECONDS: intFromEnv(10, 1, 60),
+  // idp-only with several providers: the one the login page goes straight to (default: the only one).
+  LOGIN_IDP: z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be the name of a sign-in provider').optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -227,6 +233,12 @@ export interface Config {
     readonly perLink: number;
     readonly maxAgeDays: number;
   };
+  /** `password`: the password form and any providers; `idp-only`: providers only. */
+  readonly loginMode: 'password' | 'idp-only';
+  /** Bound on every call to an upstream provider (discovery, token, userinfo). */
+  readonly idpTimeoutSeconds: number;
+  /** With LOGIN_MODE=idp-only: the provider the login page sends everyone to (else the only enabled one). */
+  readonly loginIdp: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -358,6 +370,9 @@ export function loadConfig(env: Env): Config {
       port: e.METRICS_PORT,
     }),
     linkEvents: Object.freeze({ perLink: e.LINK_EVENTS_PER_LINK, maxAgeDays: e.LINK_EVENTS_MAX_AGE_DAYS }),
+    loginMode: e.LOGIN_MODE,
+    idpTimeoutSeconds: e.IDP_TIMEOUT_SECONDS,
+    loginIdp: e.LOGIN_IDP,
   });
 }
 

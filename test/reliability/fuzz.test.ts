@@ -40,9 +40,15 @@ const ENDPOINTS: Array<{ method: 'get' | 'post' | 'put' | 'patch' | 'delete'; pa
   { method: 'get', path: '/login', json: false },
   { method: 'get', path: '/recipes', json: false },
   { method: 'get', path: '/account/connections', json: false },
+  { method: 'get', path: '/login/idp/nope/start', json: false },
+  { method: 'get', path: '/login/idp/nope/callback', json: false },
+  { method: 'post', path: '/login/idp/link', json: false },
+  { method: 'post', path: '/login/idp/cancel', json: false },
+  { method: 'get', path: '/account/identities', json: false },
+  { method: 'post', path: '/account/identities/1/remove', json: false },
 ];
 
-const KEYS = ['grant_type', 'code', 'refresh_token', 'redirect_uri', 'client_id', 'client_secret', 'code_verifier', 'scope', 'state', 'response_type', 'code_challenge', 'code_challenge_method', 'token', 'token_type_hint', 'q', 'limit', 'cursor', 'mine', 'email', 'password', '_csrf', 'transaction_id', 'decision', 'access_token', '__proto__', 'constructor'];
+const KEYS = ['grant_type', 'code', 'refresh_token', 'redirect_uri', 'client_id', 'client_secret', 'code_verifier', 'scope', 'state', 'response_type', 'code_challenge', 'code_challenge_method', 'token', 'token_type_hint', 'q', 'limit', 'cursor', 'mine', 'email', 'password', '_csrf', 'transaction_id', 'decision', 'access_token', '__proto__', 'constructor', 'return_to', 'intent', 'error', 'iss'];
 
 const nastyString = fc.oneof(
   fc.string({ maxLength: 40 }),

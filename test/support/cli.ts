@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { runCli } from '../../src/cli';
 import { PasswordInput } from '../../src/cli/password-input';
 import { TEST_ENCRYPTION_KEY, TEST_SESSION_SECRET, testDatabaseUrl } from './context';
@@ -8,7 +8,8 @@ import { TEST_ENCRYPTION_KEY, TEST_SESSION_SECRET, testDatabaseUrl } from './con
  * input is `stdin` (a string, written and closed: empty by default) or a stream such as a fake
  * terminal.
  */
-export async function cli(args: string[], env: Record<string, string> = {}, opts: { stdin?: string | PasswordInput } = {}) {
+export async function cli(args: string[], env: Record<string, string> = {}, input: string | { stdin?: string | PasswordInput } = {}) {
+  const opts = typeof input === 'string' ? { stdin: input } : input;
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
