@@ -6,6 +6,7 @@ import * as m004 from './20261122_004_oauth';
 import * as m005 from './20261122_005_recipes';
 import * as m006 from './20261201_006_users_email_canonical';
 import * as m007 from './20261201_007_client_resource_server';
+import * as m011 from './20261201_011_bridges';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261122_005_recipes': m005,
   '20261201_006_users_email_canonical': m006,
   '20261201_007_client_resource_server': m007,
+  '20261201_011_bridges': m011,
 };
