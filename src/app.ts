@@ -5,6 +5,8 @@ import { apiRouter } from './api/api.router';
 import { authRoutes } from './auth/auth.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
+import { adminBridgeRoutes } from './bridge/admin-bridges.routes';
+import { bridgeBrowserRoutes, bridgeTokenRoutes } from './bridge/bridge.routes';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
 import { csrfProtection } from './http/csrf';
@@ -49,6 +51,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   // Machine endpoints: JSON, no cookies, no session.
   app.use(metadataRoutes(config.publicUrl));
   app.use(tokenRoutes({ clients: services.clients, ...services.token }));
+  app.use(bridgeTokenRoutes({ bridges: services.bridges, clients: services.clients }));
   // Skill events the Alexa skill forwards (authenticated as its OAuth client, like the token calls).
   app.use(skillEventRoutes({ clients: services.clients, skillEvents: services.skillEvents }));
   // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
@@ -63,8 +66,10 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
   browser.use(authRoutes(services.auth, { secureCookies: config.cookieSecure }));
   browser.use(authorizeRoutes(services.authorize));
-  browser.use(connectionsRoutes(services.grants));
+  browser.use(bridgeBrowserRoutes(services.bridges, { secureCookies: config.cookieSecure }));
+  browser.use(connectionsRoutes(services.grants, services.bridges));
   browser.use(adminClientRoutes(services.clients));
+  browser.use(adminBridgeRoutes(services.bridges));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { createInterface } from 'node:readline';
+import { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { bridgeCommands } from './cli/bridge.commands';
 import { clientCommands } from './cli/client.commands';
 import { Command, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
@@ -18,7 +21,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its loopback socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...dbCommands, ...seedCommands];
+export const commands: Command[] = [...userCommands, ...clientCommands, ...bridgeCommands, ...dbCommands, ...seedCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -34,6 +37,33 @@ function help(): string {
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
+  /** Where secrets are read from (--client-secret-stdin); process.stdin when not given. */
+  stdin?: Readable & { isTTY?: boolean };
+}
+
+/**
+ * Reads a secret: piped, all of standard input without its final newline (so it never appears in
+ * argv or the shell history); interactive, one line after a prompt on stderr, not echoed.
+ */
+export async function readSecret(stdin: Readable & { isTTY?: boolean }, stderr: { write(text: string): unknown }, prompt: string): Promise<string> {
+  if (stdin.isTTY) {
+    stderr.write(prompt);
+    const muted = new Writable({ write: (_chunk, _enc, done) => done() });
+    const rl = createInterface({ input: stdin, output: muted, terminal: true });
+    const line = await new Promise<string>((resolve) => rl.once('line', resolve));
+    rl.close();
+    stderr.write('\n');
+    return line;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += b.length;
+    if (size > 64 * 1024) throw new UsageError('The secret on standard input is too long.');
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -94,6 +124,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         services,
         json,
         out: (human, data) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`),
+        readSecret: (prompt) => readSecret(io.stdin ?? process.stdin, io.stderr, prompt),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );

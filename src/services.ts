@@ -9,6 +9,8 @@ import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
 import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
+import { BridgeRepository } from './bridge/bridge.repository';
+import { BridgeService } from './bridge/bridge.service';
 import { Config } from './config/config';
 import { SessionRepository } from './http/session-store';
 import { SecretBox } from './lib/secret-box';
@@ -70,6 +72,8 @@ export function createServices(config: Config, knex: Knex) {
   const successorKey = config.sessionSecret ? createHmac('sha256', config.sessionSecret).update('linkbridge refresh-token successor').digest() : randomBytes(32);
   const issuer = new TokenIssuer(store.codes, store.accessTokens, store.refreshTokens, config.tokens, successorKey);
   const hasher = new PasswordHasher(config.password);
+  const secrets = config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined;
+  const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets);
 
   return {
     auth: new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret)),
@@ -83,12 +87,13 @@ export function createServices(config: Config, knex: Knex) {
       introspect: new IntrospectService(store.accessTokens, store.refreshTokens, { issuer: config.publicUrl, refreshGraceSeconds: config.tokens.refreshGraceSeconds }),
     },
     bearer: createBearerAuth(new DbAccessTokenValidator(store.accessTokens, tokenCache)),
-    skillEvents: new SkillEventService(store.accessTokens, grants),
+    skillEvents: new SkillEventService(store.accessTokens, grants, bridges),
+    bridges,
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
     cleanup: new CleanupService(store, grants, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
     /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
-    secrets: config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined,
+    secrets,
     hasher,
     revocations,
     tokenCache,

@@ -6,6 +6,12 @@ import { GrantService } from '../oauth/grants/grant.service';
 import { AccessTokenRepository } from '../oauth/store/access-token.repository';
 import { accountLinkedEventSchema, SKILL_ACCOUNT_LINKED, SKILL_DISABLED, skillDisabledEventSchema, skillEventEnvelopeSchema } from './skill-events.schema';
 
+/** Bridged links (issue 15): their access tokens are the upstream's, and their upstream must hear of a disable. */
+export interface BridgedLinks {
+  grantForAccessToken(client: OAuthClient, accessToken: string): Promise<number | undefined>;
+  settleRevokedGrants(): Promise<number>;
+}
+
 export type SkillEventResult =
   | { status: 'recorded' }
   | { status: 'revoked'; grants_revoked: number }
@@ -21,6 +27,7 @@ export class SkillEventService {
   constructor(
     private readonly accessTokens: AccessTokenRepository,
     private readonly grants: GrantService,
+    private readonly bridged?: BridgedLinks,
   ) {}
 
   /** Handles one event envelope; throws ValidationError (400) when it is not shaped like Alexa's. */
@@ -47,6 +54,14 @@ export class SkillEventService {
    */
   private async accountLinked(client: OAuthClient, alexaUserId: string, accessToken: string): Promise<SkillEventResult> {
     const info = accessToken.startsWith(TOKEN_PREFIX.accessToken) ? await this.accessTokens.findLive(sha256(accessToken)) : undefined;
+    if (!info && this.bridged && accessToken.length <= 8192) {
+      // A bridge hands Alexa the upstream's access token: the link it belongs to names the grant.
+      const grantId = await this.bridged.grantForAccessToken(client, accessToken);
+      if (grantId !== undefined) {
+        await this.grants.recordAlexaUser(grantId, alexaUserId);
+        return { status: 'recorded' };
+      }
+    }
     if (!info || info.clientId !== client.clientId) {
       throw new AppError(400, 'invalid_token', 'The access token in the event is not a live token issued to this client; nothing was recorded.');
     }
@@ -58,6 +73,8 @@ export class SkillEventService {
   private async disabled(client: OAuthClient, alexaUserId: string): Promise<SkillEventResult> {
     // One transaction of its own, and it returns once every process has heard the revocation.
     const revoked = await this.grants.revokeNow({ clientId: client.id, alexaUserId });
+    // Bridged links end with their grant; their upstream hears of it too, where it can be told.
+    if (revoked && this.bridged) await this.bridged.settleRevokedGrants();
     return { status: 'revoked', grants_revoked: revoked };
   }
 }

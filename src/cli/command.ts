@@ -8,6 +8,8 @@ export interface CliContext {
   services: Services;
   json: boolean;
   out: (human: string, json?: unknown) => void;
+  /** A secret from standard input (all of it, without the final newline), or a prompt when interactive. */
+  readSecret: (prompt: string) => Promise<string>;
 }
 
 export interface OptionSpec {
