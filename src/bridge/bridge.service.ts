@@ -519,10 +519,13 @@ export class BridgeService {
     const handleHash = sha256(handle);
     const deadline = Date.now() + this.timings.refreshAnswerMs;
     let link = await this.bridges.findLinkByHandle(bridge.id, handleHash);
+    const seen = link?.lastRefreshedAt?.getTime() ?? 0;
     for (;;) {
       if (!link || !isLive(link)) throw invalid;
-      const fresh = link.lastRefreshedAt && Date.now() - link.lastRefreshedAt.getTime() < this.timings.reuseWindowSeconds * 1000;
-      if (fresh) return this.answer(link, handle);
+      const last = link.lastRefreshedAt?.getTime() ?? 0;
+      // The answer already made: a refresh finished while this request waited (here or in another
+      // process), or one finished just before it (a retry after a lost answer, or a race).
+      if (last > seen || (last && Date.now() - last < this.timings.reuseWindowSeconds * 1000)) return this.answer(link, handle);
       if (!link.refreshTokenSealed) throw oauthErrors.invalidGrant('The upstream gave no refresh token for this link. Link the account again in the Alexa app.');
 
       const mine = this.inFlight.get(link.id);
