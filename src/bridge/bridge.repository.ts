@@ -268,6 +268,11 @@ export class BridgeRepository {
     return n === 1;
   }
 
+  /** Keeps a rotated refresh token from an answer that was otherwise unusable (the lease stays the caller's). */
+  async storeRotatedOnly(id: number, leaseId: string, refreshTokenSealed: string): Promise<void> {
+    await this.db('bridge_links').where({ id, lease_id: leaseId }).update({ refresh_token_sealed: refreshTokenSealed, updated_at: this.db.fn.now() });
+  }
+
   /** Ends a live link; returns whether this call ended it (so side effects run once). */
   async endLink(trx: Knex.Transaction | undefined, id: number, reason: string): Promise<boolean> {
     const db = trx ?? this.db;

@@ -213,6 +213,8 @@ export class BridgeService {
     const box = this.secrets();
     const existing = await this.get(name);
     const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<BridgeInput>;
+    // One --field changes that field only; the others keep their paths.
+    if (given.fields) given.fields = { ...existing.fields, ...given.fields };
     const data = parseInput(bridgeInputSchema, { ...this.asInput(existing), ...given, name: existing.name });
     const secret = given.upstreamClientSecret;
     const updated = await this.bridges.update(undefined, existing.id, {
@@ -573,6 +575,11 @@ export class BridgeService {
         await this.endLink(link, 'upstream_invalid_grant');
         logger.warn({ bridge: bridge.name, linkId: link.id }, 'bridge: the upstream ended the link (invalid_grant)');
         throw oauthErrors.invalidGrant('The upstream no longer accepts this link. Link the account again in the Alexa app.');
+      }
+      if (err instanceof UpstreamError && err.rotatedRefreshToken) {
+        // The upstream rotated even though we cannot use its answer: keep the new refresh token
+        // (the old one is spent), or the next attempt would be a reuse that ends the chain.
+        await this.bridges.storeRotatedOnly(link.id, leaseId, box.seal(err.rotatedRefreshToken, aad.refresh(link.id)));
       }
       await this.bridges.releaseLease(link.id, leaseId).catch((e) => logger.error({ err: e, linkId: link.id }, 'bridge: could not release a lease'));
       if (err instanceof UpstreamError && err.kind === 'transient') throw new ServiceUnavailableError('The upstream is temporarily unavailable; please retry.');

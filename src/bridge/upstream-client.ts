@@ -16,6 +16,12 @@ import { AnswerField, FieldPaths } from './bridge.types';
 export type UpstreamFailureKind = 'transient' | 'invalid_grant' | 'refused' | 'unreadable';
 
 export class UpstreamError extends Error {
+  /**
+   * A 2xx answer we cannot use may still carry a rotated refresh token: the old one is then spent,
+   * so the caller must keep this one or the next refresh would be a reuse. Never logged.
+   */
+  rotatedRefreshToken: string | undefined;
+
   constructor(
     readonly kind: UpstreamFailureKind,
     message: string,
@@ -214,19 +220,24 @@ export class UpstreamClient {
   /** The answer through the configured field paths; a missing access token names its path. */
   private read(cfg: UpstreamEndpointConfig, answer: Record<string, unknown>): UpstreamTokens {
     const field = (f: AnswerField) => readPath(answer, cfg.fields[f]);
-    const accessToken = field('access_token');
-    if (typeof accessToken !== 'string' || accessToken === '') {
-      throw new UpstreamError('unreadable', `The upstream answer has no access_token at "${cfg.fields.access_token}".`, { missing: cfg.fields.access_token, present: keyPaths(answer) });
-    }
     const refresh = field('refresh_token');
-    const refreshToken = typeof refresh === 'string' && refresh !== '' ? refresh : undefined;
+    const refreshToken = typeof refresh === 'string' && refresh !== '' && refresh.length <= 8192 ? refresh : undefined;
+    const unreadable = (message: string, detail: Record<string, unknown>) => {
+      const e = new UpstreamError('unreadable', message, detail);
+      e.rotatedRefreshToken = refreshToken;
+      return e;
+    };
+    const accessToken = field('access_token');
+    if (typeof accessToken !== 'string' || accessToken === '' || accessToken.length > 8192) {
+      throw unreadable(`The upstream answer has no access_token at "${cfg.fields.access_token}".`, { missing: cfg.fields.access_token, present: keyPaths(answer) });
+    }
     if (refresh !== undefined && refreshToken === undefined) logger.warn({ bridge: cfg.name, field: cfg.fields.refresh_token }, 'bridge: the upstream refresh_token is not a string; ignored');
     const rawExpires = field('expires_in');
     const expiresIn = coerceExpiresIn(rawExpires);
     if (rawExpires !== undefined && expiresIn === undefined) logger.warn({ bridge: cfg.name, field: cfg.fields.expires_in }, 'bridge: the upstream expires_in is not a number of seconds; using the default');
     const tokenType = field('token_type');
     if (typeof tokenType === 'string' && tokenType.toLowerCase() !== 'bearer') {
-      throw new UpstreamError('unreadable', `The upstream token_type at "${cfg.fields.token_type}" is not Bearer.`, { tokenType: tokenType.slice(0, 20) });
+      throw unreadable(`The upstream token_type at "${cfg.fields.token_type}" is not Bearer.`, { tokenType: tokenType.slice(0, 20).replace(/[^A-Za-z0-9_-]/g, '?') });
     }
     return { accessToken, refreshToken, expiresIn: expiresIn ?? cfg.expiresInDefault, expiresInFromUpstream: expiresIn !== undefined };
   }

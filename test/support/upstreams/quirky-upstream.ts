@@ -19,6 +19,8 @@ export interface QuirkyUpstream {
   /** 'down': 503 on the token endpoint; 'network': connections are cut. */
   outage: false | 'down' | 'network';
   hangMs: number;
+  /** What the answers say in data.expiresIn; undefined leaves it out. */
+  expiresIn: string | undefined;
   revokeAll(): void;
   setCallback(url: string): void;
   close(): Promise<void>;
@@ -30,7 +32,7 @@ interface Chain {
   revoked: boolean;
 }
 
-export async function startQuirkyUpstream(opts: { expiresIn?: string; scopesRequired?: string[] } = {}): Promise<QuirkyUpstream> {
+export async function startQuirkyUpstream(opts: { scopesRequired?: string[] } = {}): Promise<QuirkyUpstream> {
   const clientId = `quirky-${randomBytes(4).toString('hex')}`;
   const clientSecret = randomBytes(24).toString('base64url');
   const codes = new Map<string, { redirectUri: string }>();
@@ -52,7 +54,7 @@ export async function startQuirkyUpstream(opts: { expiresIn?: string; scopesRequ
   const issue = (chain: Chain) => {
     const refreshToken = `q_rt_${randomBytes(16).toString('hex')}`;
     chain.live = refreshToken;
-    return { data: { accessToken: `q_at_${randomBytes(16).toString('hex')}`, refreshToken, expiresIn: opts.expiresIn ?? '7200' } };
+    return { data: { accessToken: `q_at_${randomBytes(16).toString('hex')}`, refreshToken, ...(u.expiresIn !== undefined ? { expiresIn: u.expiresIn } : {}) } };
   };
 
   const u: QuirkyUpstream = {
@@ -62,6 +64,7 @@ export async function startQuirkyUpstream(opts: { expiresIn?: string; scopesRequ
     stats: { codes: 0, refreshes: 0, reused: 0, revoked: 0, rejected: [] },
     outage: false,
     hangMs: 0,
+    expiresIn: '7200',
     revokeAll: () => chains.forEach((c) => (c.revoked = true)),
     setCallback: (url) => (callback = url),
     close: () => new Promise((r) => server.close(() => r())),
