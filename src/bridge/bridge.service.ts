@@ -638,6 +638,11 @@ export class BridgeService {
     return this.bridges.grantForAccessToken(client.id, sha256(accessToken));
   }
 
+  /** Pending authorizations and codes past their lifetime (tokens:cleanup). */
+  cleanup(now = new Date()): Promise<number> {
+    return this.bridges.deleteExpired(now);
+  }
+
   endedForUser(userId: number): Promise<EndedBridgeLink[]> {
     return this.bridges.endedByUpstreamForUser(userId, new Date(Date.now() - ENDED_SHOWN_DAYS * 24 * 3600 * 1000));
   }
