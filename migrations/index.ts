@@ -6,6 +6,9 @@ import * as m004 from './20261122_004_oauth';
 import * as m005 from './20261122_005_recipes';
 import * as m006 from './20261201_006_users_email_canonical';
 import * as m007 from './20261201_007_client_resource_server';
+import * as m008 from './20261201_008_users_email_verified';
+import * as m008b from './20261201_008b_account_tokens';
+import * as m008c from './20261201_008c_sessions_user_id';
 import * as m011 from './20261201_011_bridges';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
@@ -17,5 +20,8 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261122_005_recipes': m005,
   '20261201_006_users_email_canonical': m006,
   '20261201_007_client_resource_server': m007,
+  '20261201_008_users_email_verified': m008,
+  '20261201_008b_account_tokens': m008b,
+  '20261201_008c_sessions_user_id': m008c,
   '20261201_011_bridges': m011,
 };

@@ -2,6 +2,7 @@ import express, { Express, Router } from 'express';
 import { Knex } from 'knex';
 import { skillEventRoutes } from './alexa/skill-events.routes';
 import { apiRouter } from './api/api.router';
+import { accountRoutes, requireVerifiedForConsent } from './auth/account.routes';
 import { authRoutes } from './auth/auth.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
@@ -64,8 +65,12 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(noStore); // every page here is about the signed-in user, or a form with a token
   browser.use(loadUser(services.accounts));
   browser.use(csrfProtection({ secret: config.sessionSecret, secure: config.cookieSecure })); // binds to req.user
-  browser.use(authRoutes(services.auth, { secureCookies: config.cookieSecure }));
+  browser.use(authRoutes(services.auth, services.lifecycle, { secureCookies: config.cookieSecure }));
+  browser.use(accountRoutes({ lifecycle: services.lifecycle, accounts: services.accounts, grants: services.grants }));
+  browser.use('/oauth/authorize', requireVerifiedForConsent(services.lifecycle));
   browser.use(authorizeRoutes(services.authorize));
+  // A bridge links an account just as consent does: the same email-verification rule applies.
+  browser.use('/bridge/:name/authorize', requireVerifiedForConsent(services.lifecycle));
   browser.use(bridgeBrowserRoutes(services.bridges, { secureCookies: config.cookieSecure }));
   browser.use(connectionsRoutes(services.grants, services.bridges));
   browser.use(adminClientRoutes(services.clients));

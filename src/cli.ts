@@ -1,27 +1,30 @@
 #!/usr/bin/env node
-import { createInterface } from 'node:readline';
-import { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { accountCommands } from './cli/account.commands';
 import { bridgeCommands } from './cli/bridge.commands';
 import { clientCommands } from './cli/client.commands';
-import { Command, UsageError } from './cli/command';
+import { AnyCommand, LazyCommand, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
+import { doctorCommands } from './cli/doctor.commands';
+import { mailCommands } from './cli/mail.commands';
 import { seedCommands } from './cli/seed.commands';
 import { userCommands } from './cli/user.commands';
 import { ConfigError, loadConfig } from './config/config';
 import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { PASSWORD_ENV, PasswordInput, promptHidden, readFirstLine, readPassword } from './cli/password-input';
+import { DataDirOwnerError } from './lib/private-fs';
 import { AppError } from './lib/errors';
 import { setLogLevel } from './lib/logger';
 import { createServices } from './services';
 
 /**
  * The command line: `npm run cli -- <command> [options]`. With DATABASE_URL it connects to that
- * server; without, it reaches a running server's embedded database through its loopback socket,
+ * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: Command[] = [...userCommands, ...clientCommands, ...bridgeCommands, ...dbCommands, ...seedCommands];
+export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...bridgeCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -37,36 +40,12 @@ function help(): string {
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
-  /** Where secrets are read from (--client-secret-stdin); process.stdin when not given. */
-  stdin?: Readable & { isTTY?: boolean };
-}
-
-/**
- * Reads a secret: piped, all of standard input without its final newline (so it never appears in
- * argv or the shell history); interactive, one line after a prompt on stderr, not echoed.
- */
-export async function readSecret(stdin: Readable & { isTTY?: boolean }, stderr: { write(text: string): unknown }, prompt: string): Promise<string> {
-  if (stdin.isTTY) {
-    stderr.write(prompt);
-    const muted = new Writable({ write: (_chunk, _enc, done) => done() });
-    const rl = createInterface({ input: stdin, output: muted, terminal: true });
-    const line = await new Promise<string>((resolve) => rl.once('line', resolve));
-    rl.close();
-    stderr.write('\n');
-    return line;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stdin) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += b.length;
-    if (size > 64 * 1024) throw new UsageError('The secret on standard input is too long.');
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  /** Where passwords come from (--password-stdin, the prompt); standard input by default. */
+  stdin?: PasswordInput;
 }
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const stdin = io.stdin ?? process.stdin;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === 'help') {
     io.stdout.write(`${help()}\n`);
@@ -94,6 +73,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     return 0;
   }
   const json = args.values.json === true;
+  const out = (human: string, data?: unknown) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`);
+  if ('lazy' in command) return runLazy(command, { values: args.values as Record<string, unknown>, positionals: args.positionals }, env, io, json, out);
 
   let config;
   try {
@@ -112,19 +93,21 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
   try {
     db = await openDatabase(config, { mode: 'cli', migrate: command.migrate !== false });
   } catch (err) {
-    io.stderr.write(`${err instanceof DataDirLockedError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
+    io.stderr.write(`${err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`}\n`);
     return 1;
   }
+  let services: ReturnType<typeof createServices> | undefined;
   try {
-    const services = createServices(config, db.knex);
+    services = createServices(config, db.knex);
     await command.run(
       {
         config,
         knex: db.knex,
         services,
         json,
-        out: (human, data) => io.stdout.write(`${json ? JSON.stringify(data ?? { message: human }) : human}\n`),
-        readSecret: (prompt) => readSecret(io.stdin ?? process.stdin, io.stderr, prompt),
+        out,
+        readPassword: (values, opts) => readPassword(values, { stdin, stderr: io.stderr, envPassword: env[PASSWORD_ENV] }, opts),
+        readSecret: (prompt) => (stdin.isTTY === true && typeof stdin.setRawMode === 'function' ? promptHidden({ stdin, stderr: io.stderr, envPassword: undefined }, prompt) : readFirstLine(stdin)),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );
@@ -141,7 +124,55 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
     io.stderr.write(`Failed: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    if (services) {
+      // A command that mailed someone (users:delete) lets the mail leave before the process ends.
+      await Promise.race([services.mail.idle(), new Promise((r) => setTimeout(r, 15000).unref())]);
+      services.mail.close();
+    }
     await db.close();
+  }
+}
+
+/** A command that opens the database only if it asks (alexa:doctor without --vendor-id needs none). */
+async function runLazy(
+  command: LazyCommand,
+  args: { values: Record<string, unknown>; positionals: string[] },
+  env: NodeJS.ProcessEnv,
+  io: CliIo,
+  json: boolean,
+  out: (human: string, data?: unknown) => void,
+): Promise<number> {
+  let opened: Promise<{ config: ReturnType<typeof loadConfig>; services: ReturnType<typeof createServices>; close: () => Promise<void> }> | undefined;
+  const open = () => {
+    opened ??= (async () => {
+      const config = withDevSecrets(loadConfig({ ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' }));
+      setLogLevel(config.logLevel);
+      const db = await openDatabase(config, { mode: 'cli', migrate: true }).catch((err: unknown) => {
+        throw new Error(err instanceof DataDirLockedError || err instanceof DataDirOwnerError ? err.message : `Cannot open the database: ${(err as Error).message}`);
+      });
+      const services = createServices(config, db.knex);
+      return {
+        config,
+        services,
+        close: async () => {
+          services.mail.close();
+          await db.close();
+        },
+      };
+    })();
+    return opened;
+  };
+  try {
+    return await command.run({ env, json, out, open }, args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message}\nUsage: npm run cli -- ${command.usage}\n`);
+      return 2;
+    }
+    io.stderr.write(err instanceof ConfigError || (err instanceof AppError && err.status < 500) ? `${err.message}\n` : `Failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    if (opened) await opened.then((o) => o.close(), () => undefined);
   }
 }
 

@@ -5,6 +5,7 @@ import { Config, ConfigError, loadConfig } from './config/config';
 import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { DataDirOwnerError } from './lib/private-fs';
 import { logger, setLogLevel } from './lib/logger';
 import { createServices } from './services';
 
@@ -16,6 +17,10 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n\nSee .env.example for every variable and its meaning.\n`);
+      process.exit(1);
+    }
+    if (err instanceof DataDirOwnerError) {
+      process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
     throw err;
@@ -83,7 +88,7 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   try {
     db = await openDatabase(config, { mode: 'server', migrate: !isWorker });
   } catch (err) {
-    if (err instanceof DataDirLockedError) {
+    if (err instanceof DataDirLockedError || err instanceof DataDirOwnerError) {
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
@@ -94,6 +99,9 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   // cached in this process. The embedded database is not shared with other servers, but the CLI
   // can change it from another process, so caching stays off there.
   if (config.databaseUrl) await services.revocations.start(config.databaseUrl);
+  if (!config.mail.smtpUrl && config.isProduction) {
+    logger.warn({ outbox: config.mail.outboxDir }, 'no SMTP_URL: mails (password resets, confirmations) are only written to the outbox folder');
+  }
   const app = createApp({ config, knex: db.knex, services });
   const server: Server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
@@ -124,6 +132,9 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     force.unref();
     server.close(async () => {
       try {
+        // Mails already queued get a few seconds to leave; the rest can be asked for again.
+        await Promise.race([services.mail.idle(), new Promise((r) => setTimeout(r, 3000).unref())]);
+        services.mail.close();
         await services.revocations.stop();
         await db.close();
       } catch (err) {
@@ -147,11 +158,14 @@ function printWelcome(config: Config, port: number, embedded: boolean, noUsersYe
     '',
     `Linkbridge is running: ${url}  (listening on ${config.host}:${port}${processes > 1 ? `, ${processes} worker processes` : ''})`,
     embedded
-      ? `Database: embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL to use a PostgreSQL server)`
+      ? `Database: embedded PostgreSQL in ${config.dataDir}, on a socket only you can open (set DATABASE_URL to use a PostgreSQL server)`
       : 'Database: PostgreSQL from DATABASE_URL',
+    config.mail.smtpUrl
+      ? 'Mail: sent through SMTP_URL'
+      : `Mail: written to ${config.mail.outboxDir} (set SMTP_URL to send it); read it with: npm run cli -- mail:outbox`,
     '',
     'Next steps (in another terminal):',
-    '  1. Create a user:         npm run cli -- users:create --email you@example.com --password "a long password" --admin',
+    '  1. Create a user:         npm run cli -- users:create --email you@example.com --admin   (asks for the password)',
     '  2. Register Alexa:        npm run cli -- alexa:setup --vendor-id <YOUR_VENDOR_ID> --base-url https://<your-public-host>',
     '                            (for a local try-out add --allow-http; Alexa itself needs HTTPS on port 443)',
     `  3. Sign in:               ${url}/login`,

@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Knex } from 'knex';
 import { SkillEventService } from './alexa/skill-events.service';
+import { AccountLifecycleService } from './auth/account-lifecycle.service';
+import { AccountTokenRepository } from './auth/account-token.repository';
 import { AccountService } from './auth/account.service';
 import { AuthService } from './auth/auth.service';
 import { DeviceCookies } from './auth/device-cookie';
@@ -14,6 +16,7 @@ import { BridgeService } from './bridge/bridge.service';
 import { Config } from './config/config';
 import { SessionRepository } from './http/session-store';
 import { SecretBox } from './lib/secret-box';
+import { createMailQueue } from './mail/create-mail';
 import { CleanupService } from './maintenance/cleanup.service';
 import { DbAccessTokenValidator } from './oauth/access/access-token.validator';
 import { createBearerAuth } from './oauth/access/bearer';
@@ -55,6 +58,7 @@ export function createServices(config: Config, knex: Knex) {
     accessTokens: new AccessTokenRepository(knex, hot),
     refreshTokens: new RefreshTokenRepository(knex, hot),
     sessions: new SessionRepository(knex),
+    accountTokens: new AccountTokenRepository(knex),
   };
 
   // Revocations reach the caches of every process; main.ts starts the listener (real PostgreSQL).
@@ -72,12 +76,24 @@ export function createServices(config: Config, knex: Knex) {
   const successorKey = config.sessionSecret ? createHmac('sha256', config.sessionSecret).update('linkbridge refresh-token successor').digest() : randomBytes(32);
   const issuer = new TokenIssuer(store.codes, store.accessTokens, store.refreshTokens, config.tokens, successorKey);
   const hasher = new PasswordHasher(config.password);
+  // Mail leaves through a queue: no request waits for it (main.ts and the CLI close it at the end).
+  const mail = createMailQueue(config);
+  const auth = new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
+  const accounts = new AccountService(store.users, grants, uow, store.sessions, mail);
   const secrets = config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined;
   const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets);
 
   return {
-    auth: new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret)),
-    accounts: new AccountService(store.users, grants, uow),
+    auth,
+    accounts,
+    lifecycle: new AccountLifecycleService(knex, { users: store.users, tokens: store.accountTokens, sessions: store.sessions, throttles: store.throttles }, auth, accounts, hasher, mail, {
+      publicUrl: config.publicUrl,
+      requireEmailVerification: config.accounts.requireEmailVerification,
+      resetMaxPerEmail: config.accounts.resetMaxPerEmail,
+      resetMaxPerAddress: config.accounts.resetMaxPerAddress,
+      windowSeconds: config.throttle.windowSeconds,
+    }),
+    mail,
     clients,
     grants,
     authorize: new AuthorizeService(knex, store.clients, store.grants, store.consents, issuer),

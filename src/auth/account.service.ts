@@ -1,6 +1,20 @@
+import { SessionRepository } from '../http/session-store';
+import { MailQueue } from '../mail/mail-queue';
+import { mails } from '../mail/templates';
+import { Connection } from '../oauth/domain';
 import { GrantService } from '../oauth/grants/grant.service';
 import { UnitOfWork } from '../oauth/revocation/unit-of-work';
 import { User, UserRepository } from './user.repository';
+
+export interface DeletionResult {
+  id: number;
+  email: string;
+  revokedGrants: number;
+  bookmarks: number;
+  privateRecipes: number;
+  publishedRecipes: number;
+  sessions: number;
+}
 
 /** Accounts as operators see them, and life-cycle changes that touch more than the users table. */
 export class AccountService {
@@ -8,6 +22,8 @@ export class AccountService {
     private readonly users: UserRepository,
     private readonly grants: GrantService,
     private readonly uow: UnitOfWork,
+    private readonly sessions: SessionRepository,
+    private readonly mail: MailQueue,
   ) {}
 
   list(): Promise<User[]> {
@@ -33,6 +49,32 @@ export class AccountService {
       const revokedGrants = await this.grants.revoke(tx, { userId });
       return { changed, revokedGrants };
     });
+  }
+
+  /** What deleting the account would take with it (the warning names each connected app). */
+  async deletionSummary(userId: number): Promise<{ connections: Connection[]; recipes: { published: number; private: number } }> {
+    return { connections: await this.grants.listForUser(userId), recipes: await this.users.recipeCounts(userId) };
+  }
+
+  /**
+   * Deletes the account, in one unit of work: every link and token is revoked (and every process
+   * has heard it when this returns), every session signed out, the bookmarks and all recipes
+   * deleted, then the user row, so the address can sign up again. The owner gets a last mail.
+   * No password here: the page asks for it (AuthService.reauthenticate), the CLI is the operator.
+   */
+  async deleteUser(userId: number): Promise<DeletionResult | undefined> {
+    const result = await this.uow.run(async (tx) => {
+      const user = await this.users.findById(userId, tx.trx);
+      if (!user) return undefined;
+      const revokedGrants = await this.grants.revoke(tx, { userId });
+      const sessions = await this.sessions.deleteForUser(tx.trx, userId);
+      const gone = await this.users.deleteWithContent(tx.trx, userId);
+      return { user, revokedGrants, sessions, ...gone };
+    });
+    if (!result) return undefined;
+    const { user, revokedGrants, sessions, bookmarks, privateRecipes, publishedRecipes } = result;
+    this.mail.enqueue(mails.accountDeleted(user.email, user.name));
+    return { id: user.id, email: user.email, revokedGrants, sessions, bookmarks, privateRecipes, publishedRecipes };
   }
 }
 

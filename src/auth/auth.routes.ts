@@ -1,13 +1,14 @@
 import { Router } from 'express';
 import { AppError, ValidationError } from '../lib/errors';
 import { noStore } from '../http/security-headers';
+import { AccountLifecycleService } from './account-lifecycle.service';
 import { AuthService } from './auth.service';
 import { DEVICE_COOKIE, readCookie } from './device-cookie';
 import { safeReturnTo } from './return-to';
 import { signIn, signOut } from './session';
 
 /** Sign-up, log-in and log-out pages. Expects the session, body parser and CSRF middleware. */
-export function authRoutes(auth: AuthService, opts: { secureCookies: boolean }): Router {
+export function authRoutes(auth: AuthService, lifecycle: AccountLifecycleService, opts: { secureCookies: boolean }): Router {
   const router = Router();
   router.use(['/login', '/signup', '/logout'], noStore);
 
@@ -60,8 +61,19 @@ export function authRoutes(auth: AuthService, opts: { secureCookies: boolean }):
     const body = req.body as Record<string, unknown>;
     const returnTo = safeReturnTo(body.return_to);
     try {
-      const user = await auth.signUp({ email: body.email, name: body.name, password: body.password }, { address: req.ip ?? 'unknown' });
-      await signIn(req, user);
+      const outcome = await lifecycle.signUp({ email: body.email, name: body.name, password: body.password }, { address: req.ip ?? 'unknown' }, returnTo);
+      if (outcome.kind === 'check-email') {
+        // REQUIRE_EMAIL_VERIFICATION: the same answer for a new and a taken address.
+        return res.render('message', {
+          title: 'Check your email',
+          paragraphs: [
+            `We have sent a mail to ${String(body.email).trim()}. Open the link in it to confirm your address, then sign in.`,
+            'No mail after a few minutes? Check your spam folder.',
+          ],
+          links: [{ href: `/login?return_to=${encodeURIComponent(returnTo)}`, label: 'Go to sign in' }],
+        });
+      }
+      await signIn(req, outcome.user);
       res.redirect(303, returnTo);
     } catch (err) {
       // Validation, "too many attempts" (429) and "busy" (503) re-render the form; anything else

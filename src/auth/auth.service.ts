@@ -31,6 +31,20 @@ export class LoginFailedError extends AppError {
   }
 }
 
+/** Sign-up with an address that already has an account (the account flows answer it their own way). */
+export class EmailTakenError extends ValidationError {
+  constructor() {
+    super('An account with this email already exists.', { email: 'An account with this email already exists.' });
+  }
+}
+
+/** The current password, asked again before a change to the account, was wrong. */
+export class WrongPasswordError extends ValidationError {
+  constructor() {
+    super('That is not your current password.', { current_password: 'That is not your current password.' });
+  }
+}
+
 export interface ImportRecord {
   email: string;
   name?: string;
@@ -64,6 +78,7 @@ export class AuthService {
    * per address and per canonical email before any hash is computed (a flood costs nothing but a
    * counter, and "already exists" cannot be asked without limit). The operator's CLI passes none.
    * The hash runs in the sign-up lane of the hashing slots, which cannot crowd out log-ins.
+   * An account the operator creates (no `from`) counts as having a proved address.
    */
   async signUp(input: { email: unknown; name?: unknown; password: unknown; isAdmin?: boolean }, from?: { address: string }): Promise<User> {
     const data = parseInput(signUpSchema, { email: input.email, name: input.name ?? '', password: input.password });
@@ -79,9 +94,9 @@ export class AuthService {
     }
     const passwordHash = await this.hasher.hash(data.password, 'signup');
     try {
-      return await this.users.create({ email: data.email, name: data.name, passwordHash, isAdmin: input.isAdmin });
+      return await this.users.create({ email: data.email, name: data.name, passwordHash, isAdmin: input.isAdmin, emailVerified: from === undefined });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ValidationError('An account with this email already exists.', { email: 'An account with this email already exists.' });
+      if (isUniqueViolation(err)) throw new EmailTakenError();
       throw err;
     }
   }
@@ -130,8 +145,28 @@ export class AuthService {
     return { user, deviceCookie: this.devices.issue(user.id) };
   }
 
+  /**
+   * The signed-in user proves it is them before a change to the account (password, email,
+   * deletion): a stolen session alone cannot take the account over. Counted per account like
+   * log-ins, before the hash, so a session cannot be used to guess the password either.
+   */
+  async reauthenticate(user: User, password: unknown): Promise<void> {
+    const key = `reauth:${user.id}`;
+    const c = (await this.throttles.hit([key], this.throttle.windowSeconds)).get(key)!;
+    if (c.attempts > this.throttle.maxPerAccount) throw this.tooMany('password', [c.windowStartedAt]);
+    if (typeof password !== 'string' || password === '') throw new ValidationError('Enter your current password.', { current_password: 'Enter your current password.' });
+    const result = await this.hasher.verify(user.passwordHash, password.slice(0, 1024));
+    if (!result.ok) throw new WrongPasswordError();
+    await this.throttles.clear(key);
+  }
+
+  /** After a password reset the owner proved the mailbox: strangers' failed log-ins no longer hold them back. */
+  clearLoginThrottle(email: string): Promise<void> {
+    return this.throttles.clear(`acct:${sha256(canonicalEmail(email))}`);
+  }
+
   /** 429 with Retry-After: when the latest of the exceeded windows ends. */
-  private tooMany(what: 'sign-in' | 'sign-up', windowsStartedAt: Date[]): TooManyRequestsError {
+  tooMany(what: string, windowsStartedAt: Date[]): TooManyRequestsError {
     const ends = Math.max(...windowsStartedAt.map((d) => d.getTime())) + this.throttle.windowSeconds * 1000;
     const retryAfter = Math.max(1, Math.ceil((ends - Date.now()) / 1000));
     return new TooManyRequestsError(`Too many ${what} attempts. Please wait ${Math.ceil(retryAfter / 60)} minute(s) and try again.`, retryAfter);

@@ -638,8 +638,13 @@ export class BridgeService {
     return this.bridges.grantForAccessToken(client.id, sha256(accessToken));
   }
 
-  /** Pending authorizations and codes past their lifetime (tokens:cleanup). */
-  cleanup(now = new Date()): Promise<number> {
+  /**
+   * tokens:cleanup: pending authorizations and codes past their lifetime go, and links whose
+   * grant another path revoked (users:disable, account deletion of a grant) are ended with their
+   * upstream told, if nothing did that yet.
+   */
+  async cleanup(now = new Date()): Promise<number> {
+    await this.settleRevokedGrants();
     return this.bridges.deleteExpired(now);
   }
 

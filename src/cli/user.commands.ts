@@ -1,16 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { ValidationError } from '../lib/errors';
 import { Command, requireString, UsageError } from './command';
+import { PASSWORD_ENV, passwordOptions } from './password-input';
 
 const usersCreate: Command = {
   name: 'users:create',
   summary: 'Create a user (argon2id password hash)',
-  usage: 'users:create --email E --password P [--name N] [--admin] [--json]',
-  options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' }, admin: { type: 'boolean' } },
+  usage: `users:create --email E [--password-stdin] [--name N] [--admin] [--json]   (the password: asked for in a terminal, else the first line of standard input with --password-stdin, or ${PASSWORD_ENV})`,
+  options: { email: { type: 'string' }, ...passwordOptions, name: { type: 'string' }, admin: { type: 'boolean' } },
   async run(ctx, { values }) {
+    const email = requireString(values, 'email');
+    const password = await ctx.readPassword(values, { prompt: true, confirm: true });
+    if (password === undefined) {
+      throw new UsageError(`a password is needed: run in a terminal to be asked for it, or pipe it in with --password-stdin, or set ${PASSWORD_ENV}`);
+    }
     const user = await ctx.services.auth.signUp({
-      email: requireString(values, 'email'),
-      password: requireString(values, 'password'),
+      email,
+      password,
       name: values.name ?? '',
       isAdmin: values.admin === true,
     });

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -82,7 +83,9 @@ const envSchema = z.object({
     .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// URL')
     .optional(),
   DATA_DIR: z.string().trim().min(1).default('./data'),
-  EMBEDDED_DB_PORT: intFromEnv(0, 0, 65535),
+  /** Removed: the embedded database no longer listens on TCP. Still read, to say so. */
+  EMBEDDED_DB_PORT: z.string().trim().optional(),
+  ALLOW_EMBEDDED_DATABASE: boolFromEnv.optional(),
   DB_POOL_MAX: intFromEnv(10, 1, 200),
   SESSION_SECRET: z.string().optional(),
   ENCRYPTION_KEYS: z.string().optional(),
@@ -115,6 +118,22 @@ const envSchema = z.object({
   WEB_CONCURRENCY: intFromEnv(1, 1, 64),
   REQUEST_TIMEOUT_SECONDS: intFromEnv(15, 1, 300),
   HSTS: boolFromEnv.optional(),
+  // Mail (password reset, address confirmation, notices). Without SMTP_URL mails are written as
+  // .eml files to DATA_DIR/outbox (see `npm run cli -- mail:outbox`).
+  SMTP_URL: z
+    .string()
+    .trim()
+    .refine(isSmtpUrl, 'must be an smtp:// or smtps:// URL, such as smtp://user:pass@mail.example.com:587')
+    .optional(),
+  MAIL_FROM: z.string().trim().max(320).refine((v) => !/[\r\n]/.test(v) && /@/.test(v), 'must be an address, such as "Linkbridge <no-reply@example.com>"').optional(),
+  MAIL_RETRY_DELAYS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?){0,9}$/, 'must be up to 10 comma-separated numbers of seconds, such as 5,30,120')
+    .optional(),
+  REQUIRE_EMAIL_VERIFICATION: boolFromEnv.optional(),
+  PASSWORD_RESET_MAX_PER_EMAIL: intFromEnv(3, 1, 1000),
+  PASSWORD_RESET_MAX_PER_ADDRESS: intFromEnv(20, 1, 100000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -128,7 +147,6 @@ export interface Config {
   readonly publicUrl: string;
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
-  readonly embeddedDbPort: number;
   readonly dbPoolMax: number;
   readonly sessionSecret: string | undefined;
   /**
@@ -175,6 +193,22 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   readonly webConcurrency: number;
   readonly requestTimeoutSeconds: number;
+  readonly mail: {
+    /** smtp:// or smtps:// with credentials: never logged. Undefined: the outbox folder. */
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+    /** DATA_DIR/outbox: where mails go without SMTP_URL (folder 0700, files 0600). */
+    readonly outboxDir: string;
+    /** Waits before each retry of a failed send; its length is the number of retries. */
+    readonly retryDelaysMs: readonly number[];
+  };
+  readonly accounts: {
+    /** Sign-up answers alike for new and taken addresses, and consent needs a confirmed address. */
+    readonly requireEmailVerification: boolean;
+    /** Password-reset requests per canonical email and per client address, per LOGIN_WINDOW_SECONDS. */
+    readonly resetMaxPerEmail: number;
+    readonly resetMaxPerAddress: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -213,6 +247,20 @@ export function loadConfig(env: Env): Config {
   if (isProduction && !publicUrl.startsWith('https://')) {
     problems.push('PUBLIC_URL: must be an https:// URL when NODE_ENV=production (Alexa requires HTTPS)');
   }
+  // The embedded database is for development and single-user machines (design: "local users are
+  // attackers too"); a production server says so explicitly or uses a PostgreSQL server.
+  if (isProduction && !e.DATABASE_URL && e.ALLOW_EMBEDDED_DATABASE !== true) {
+    problems.push(
+      'DATABASE_URL: required when NODE_ENV=production (postgres://user:password@host:5432/db). ' +
+        'The embedded database is for development and single-user machines; to run on it anyway, set ALLOW_EMBEDDED_DATABASE=1',
+    );
+  }
+  if (e.EMBEDDED_DB_PORT !== undefined && e.EMBEDDED_DB_PORT !== '0') {
+    problems.push(
+      'EMBEDDED_DB_PORT: no longer supported: the embedded database is not served on TCP (every local user could reach it). ' +
+        'It listens on a Unix socket only the owner can open: psql -h <DATA_DIR>/run -U postgres postgres',
+    );
+  }
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
   }
@@ -235,7 +283,6 @@ export function loadConfig(env: Env): Config {
     publicUrl,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
-    embeddedDbPort: e.EMBEDDED_DB_PORT,
     dbPoolMax: e.DB_POOL_MAX,
     sessionSecret: e.SESSION_SECRET,
     encryptionKeys: Object.freeze(encryptionKeys),
@@ -270,6 +317,17 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
+    mail: Object.freeze({
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `Linkbridge <no-reply@${new URL(publicUrl).hostname}>`,
+      outboxDir: path.join(e.DATA_DIR, 'outbox'),
+      retryDelaysMs: Object.freeze((e.MAIL_RETRY_DELAYS ?? '5,30,120').split(',').map((v) => Math.round(Number(v) * 1000))),
+    }),
+    accounts: Object.freeze({
+      requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION ?? false,
+      resetMaxPerEmail: e.PASSWORD_RESET_MAX_PER_EMAIL,
+      resetMaxPerAddress: e.PASSWORD_RESET_MAX_PER_ADDRESS,
+    }),
   });
 }
 
@@ -303,6 +361,15 @@ function isBaseUrl(value: string): boolean {
   try {
     const u = new URL(value);
     return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    return false;
+  }
+}
+
+function isSmtpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'smtp:' || u.protocol === 'smtps:') && u.hostname !== '';
   } catch {
     return false;
   }

@@ -14,7 +14,7 @@ export interface Database {
 
 /**
  * Opens the process's database: DATABASE_URL when set; otherwise the embedded PGlite in
- * DATA_DIR. `mode: 'server'` owns the folder (lock, published port); `mode: 'cli'` reuses a
+ * DATA_DIR. `mode: 'server'` owns the folder (lock, published socket); `mode: 'cli'` reuses a
  * running server's socket when there is one and opens the folder itself only when there is not.
  */
 export async function openDatabase(
@@ -27,7 +27,6 @@ export async function openDatabase(
   if (!url) {
     embedded = await startEmbedded({
       dataDir: config.dataDir,
-      port: opts.mode === 'server' ? config.embeddedDbPort : 0,
       publish: opts.mode === 'server',
       onCreate: () => logger.info({ dataDir: config.dataDir }, 'creating the embedded database (first start takes a few seconds)'),
     });

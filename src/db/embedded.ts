@@ -1,11 +1,17 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { logger } from '../lib/logger';
+import { ensurePrivateDir, makeTreePrivate, PRIVATE_FILE_MODE, withPrivateUmask, writePrivateFile } from '../lib/private-fs';
 import { PgliteSessionQueue } from './pglite-session-queue';
 
 /**
- * The embedded PostgreSQL: PGlite in this process, served over a loopback socket so that knex
- * and pg talk to it exactly as to a real server. One process owns a data folder (lock file); the
- * CLI reaches a running server's database through the port it publishes in `embedded.json`.
+ * The embedded PostgreSQL: PGlite in this process, served over a Unix domain socket so that knex
+ * and pg talk to it exactly as to a real server. The socket server does no authentication (any
+ * user name is a superuser), so the only gate is the file system: the socket lives in
+ * DATA_DIR/run inside the 0700 data folder, and nothing is ever served on TCP, where every local
+ * account could connect. One process owns a data folder (lock file); the CLI reaches a running
+ * server's database through the socket folder it publishes in `embedded.json`.
  */
 
 export class DataDirLockedError extends Error {
@@ -23,14 +29,21 @@ export class DataDirLockedError extends Error {
 
 export interface EmbeddedDatabase {
   url: string;
-  port: number;
+  /** The folder holding the socket `.s.PGSQL.5432` (psql -h <socketDir> -U postgres postgres). */
+  socketDir: string;
   close(): Promise<void>;
 }
 
 interface Published {
   pid: number;
-  port: number;
+  socketDir: string;
 }
+
+/** libpq and pg name the socket after the port; the standard one keeps psql's default. */
+export const SOCKET_PORT = 5432;
+const SOCKET_NAME = `.s.PGSQL.${SOCKET_PORT}`;
+/** sun_path holds 108 bytes on Linux (104 on macOS), the terminating NUL included. */
+const MAX_SOCKET_PATH = 103;
 
 const lockPath = (dataDir: string) => path.join(dataDir, 'embedded.lock');
 const publishedPath = (dataDir: string) => path.join(dataDir, 'embedded.json');
@@ -47,13 +60,11 @@ function isAlive(pid: number): boolean {
 
 /** Takes the data folder's lock, or throws DataDirLockedError when a live process holds it. */
 export function acquireLock(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const file = lockPath(dataDir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(file, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
+      writePrivateFile(file, String(process.pid), { exclusive: true });
       let released = false;
       return () => {
         if (released) return;
@@ -74,60 +85,98 @@ export function acquireLock(dataDir: string): () => void {
 /** The running server's embedded database, if a live process publishes one for this folder. */
 export function findRunningEmbedded(dataDir: string): string | undefined {
   try {
-    const published = JSON.parse(readFileSync(publishedPath(dataDir), 'utf8')) as Published;
+    const published = JSON.parse(readFileSync(publishedPath(dataDir), 'utf8')) as Partial<Published>;
     const lockPid = Number(readFileSync(lockPath(dataDir), 'utf8').trim());
-    if (published.pid === lockPid && isAlive(lockPid) && published.port > 0) return urlFor(published.port);
+    const { socketDir } = published;
+    if (
+      published.pid === lockPid &&
+      isAlive(lockPid) &&
+      typeof socketDir === 'string' &&
+      path.isAbsolute(socketDir) &&
+      lstatSync(path.join(socketDir, SOCKET_NAME)).isSocket()
+    ) {
+      return embeddedUrl(socketDir);
+    }
   } catch {
-    /* nothing running */
+    /* nothing running (or an older version's embedded.json, which named a TCP port) */
   }
   return undefined;
 }
 
-const urlFor = (port: number) => `postgres://postgres@127.0.0.1:${port}/postgres`;
+/** A pg/knex connection string for the socket in `socketDir` (pg reads `host` as a folder). */
+export const embeddedUrl = (socketDir: string) => `postgres://postgres@/postgres?host=${encodeURIComponent(socketDir)}`;
+
+/**
+ * DATA_DIR/run, or, when that path is too long for a socket address, a fresh 0700 folder in the
+ * temporary directory (mkdtemp makes it private and unguessable), removed at close.
+ */
+function socketFolder(dataDir: string): { dir: string; temporary: boolean } {
+  const dir = path.join(dataDir, 'run');
+  if (Buffer.byteLength(path.join(dir, SOCKET_NAME)) <= MAX_SOCKET_PATH) {
+    ensurePrivateDir(dir);
+    return { dir, temporary: false };
+  }
+  return { dir: mkdtempSync(path.join(os.tmpdir(), 'linkbridge-db-')), temporary: true };
+}
 
 export async function startEmbedded(opts: {
   dataDir: string;
-  port?: number;
   maxConnections?: number;
-  /** Publish the port for the CLI (the server does; a CLI opening the folder itself does not). */
+  /** Publish the socket for the CLI (the server does; a CLI opening the folder itself does not). */
   publish?: boolean;
   onCreate?: () => void;
 }): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(opts.dataDir);
   const release = acquireLock(dataDir);
+  let socket: { dir: string; temporary: boolean } | undefined;
   try {
+    // An older version left most of pgdata 0666 and the folders 0755: fix them before opening.
+    const loosened = makeTreePrivate(dataDir);
+    if (loosened) logger.info({ dataDir, entries: loosened }, 'removed group and other access from the data folder');
+    socket = socketFolder(dataDir);
+    const socketPath = path.join(socket.dir, SOCKET_NAME);
+    rmSync(socketPath, { force: true }); // a crashed owner's socket; the lock says it is gone
     const pgdata = path.join(dataDir, 'pgdata');
     if (!existsSync(pgdata)) opts.onCreate?.();
     // PGlite ships CommonJS builds too; require them lazily (loading the WASM is not free) and
     // without import(), which jest's sandbox cannot run without --experimental-vm-modules.
     const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
     const { PGLiteSocketServer } = require('@electric-sql/pglite-socket') as typeof import('@electric-sql/pglite-socket');
-    const db = await PGlite.create(pgdata);
-    const server = new PGLiteSocketServer({
-      db,
-      host: '127.0.0.1',
-      port: opts.port ?? 0,
-      maxConnections: opts.maxConnections ?? 100,
+    const { db, server } = await withPrivateUmask(async () => {
+      const db = await PGlite.create(pgdata);
+      try {
+        const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: opts.maxConnections ?? 100 });
+        // Replace the socket server's query queue with one that keeps each connection's exchange whole.
+        (server as unknown as { queryQueue: PgliteSessionQueue }).queryQueue = new PgliteSessionQueue(db);
+        await server.start();
+        return { db, server };
+      } catch (err) {
+        await db.close();
+        throw err;
+      }
     });
-    // Replace the socket server's query queue with one that keeps each connection's exchange whole.
-    (server as unknown as { queryQueue: PgliteSessionQueue }).queryQueue = new PgliteSessionQueue(db);
-    await server.start();
-    const port = Number(String(server.getServerConn()).split(':').pop());
-    if (opts.publish) writeFileSync(publishedPath(dataDir), JSON.stringify({ pid: process.pid, port } satisfies Published));
+    chmodSync(socketPath, PRIVATE_FILE_MODE);
+    // A new pgdata is extracted with files of mode 0666 (inside the 0700 folder, but still).
+    makeTreePrivate(pgdata);
+    if (opts.publish) writePrivateFile(publishedPath(dataDir), JSON.stringify({ pid: process.pid, socketDir: socket.dir } satisfies Published));
+    const socketDir = socket.dir;
+    const temporary = socket.temporary;
     return {
-      url: urlFor(port),
-      port,
+      url: embeddedUrl(socketDir),
+      socketDir,
       async close() {
         try {
           await server.stop();
           await db.close();
         } finally {
           release();
+          if (temporary) rmSync(socketDir, { recursive: true, force: true });
         }
       },
     };
   } catch (err) {
     release();
+    if (socket?.temporary) rmSync(socket.dir, { recursive: true, force: true });
     throw err;
   }
 }

@@ -29,7 +29,8 @@ export class KnexSessionStore extends session.Store {
 
   override set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
     this.knex('sessions')
-      .insert({ sid, sess: JSON.stringify(sess), expires_at: this.expiry(sess) })
+      // user_id mirrors sess.userId, so a user's sessions can be found (and signed out) at once.
+      .insert({ sid, sess: JSON.stringify(sess), expires_at: this.expiry(sess), user_id: typeof sess.userId === 'number' ? sess.userId : null })
       .onConflict('sid')
       .merge()
       .then(() => cb?.(), (err: unknown) => cb?.(err));
@@ -56,5 +57,11 @@ export class SessionRepository {
 
   deleteExpired(now: Date): Promise<number> {
     return this.knex('sessions').where('expires_at', '<', now).delete();
+  }
+
+  /** Signs the user out everywhere, except in the session `exceptSid` (the browser that asked). */
+  deleteForUser(trx: Knex | Knex.Transaction, userId: number, exceptSid?: string): Promise<number> {
+    const q = trx('sessions').where({ user_id: userId });
+    return (exceptSid ? q.whereNot({ sid: exceptSid }) : q).delete();
   }
 }

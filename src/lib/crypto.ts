@@ -57,4 +57,6 @@ export const TOKEN_PREFIX = {
   authorizationCode: 'lb_ac_',
   clientSecret: 'lb_cs_',
   transaction: 'lb_tx_',
+  passwordReset: 'lb_pr_',
+  emailConfirmation: 'lb_ec_',
 } as const;

@@ -32,6 +32,8 @@ export const REDACT_PATHS = [
   '*.sessionSecret',
   'databaseUrl',
   '*.databaseUrl',
+  'smtpUrl',
+  '*.smtpUrl',
 ];
 
 /** `info` until the composition root (main.ts, cli.ts, the tests' context) applies the configured level. */

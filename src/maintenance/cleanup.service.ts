@@ -15,6 +15,7 @@ export interface CleanupResult {
   consent_requests: number;
   sessions: number;
   login_throttles: number;
+  account_links: number;
 }
 
 /** Removes what can never be used again (tokens:cleanup, from cron); safe while serving. */
@@ -27,6 +28,7 @@ export class CleanupService {
       consents: ConsentRepository;
       throttles: ThrottleRepository;
       sessions: { deleteExpired(now: Date): Promise<number> };
+      accountTokens: { deleteDead(now: Date): Promise<number> };
     },
     private readonly grants: GrantService,
     private readonly settings: { throttleWindowSeconds: number; refreshReuseDetectionDays: number },
@@ -42,6 +44,7 @@ export class CleanupService {
       consent_requests: await s.consents.deleteExpired(),
       sessions: await s.sessions.deleteExpired(now),
       login_throttles: await s.throttles.deleteExpired(this.settings.throttleWindowSeconds),
+      account_links: await s.accountTokens.deleteDead(now),
     };
   }
 }

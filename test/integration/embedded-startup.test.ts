@@ -1,26 +1,16 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../src/lib/paths';
-import { startServerProcess } from '../support/server-process';
+import { runCliProcess as runCli, startServerProcess } from '../support/server-process';
 
 function startServer(dataDir: string) {
   return startServerProcess({ DATA_DIR: dataDir });
 }
 
-function runCliProcess(dataDir: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/cli.js'), ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
-
+const runCliProcess = async (dataDir: string, args: string[], stdin?: string) => {
+  const r = await runCli({ DATA_DIR: dataDir }, args, { stdin });
+  return { code: r.code, out: r.stdout, stderr: r.stderr };
+};
 
 describe('embedded start-up', () => {
   const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'linkbridge-start-')), 'data');
@@ -31,6 +21,7 @@ describe('embedded start-up', () => {
     try {
       const port = await first.ready;
       expect(first.output()).toContain('npm run cli -- users:create');
+      expect(first.output()).not.toContain('--password'); // the advice never puts a password in ps or history
       expect(first.output()).toContain('npm run cli -- db:seed'); // offered while there are no users
       expect(existsSync(path.join(dataDir, 'pgdata'))).toBe(true);
       expect(existsSync(path.join(dataDir, 'secrets.json'))).toBe(true);
@@ -39,8 +30,8 @@ describe('embedded start-up', () => {
       expect(login.status).toBe(200);
 
       // The CLI works against the running server's embedded database.
-      const created = await runCliProcess(dataDir, ['users:create', '--email', 'cook@example.test', '--password', 'a long password 1', '--json']);
-      expect(created.code).toBe(0);
+      const created = await runCliProcess(dataDir, ['users:create', '--email', 'cook@example.test', '--password-stdin', '--json'], 'a long password 1\n');
+      expect(created).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(created.out)).toMatchObject({ email: 'cook@example.test' });
 
       // ...and that user signs in through the pages.

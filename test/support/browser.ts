@@ -3,6 +3,7 @@ import { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Browser, BrowserContext, BrowserContextOptions, chromium, Page, Request } from 'playwright-core';
 import { CHROMIUM_ARGS, findChromium, NO_CHROMIUM } from './chromium';
+import { Env } from '../../src/config/config';
 import { createTestContext, TestContext } from './context';
 import { auditPage } from './page-audit';
 
@@ -156,7 +157,7 @@ export const NO_PROBLEMS = { consoleErrors: [], dialogs: [], foreignRequests: []
  * For a test file: the real app on a loopback port and one Chromium for the whole file, each
  * test opening its own fresh browser session; everything is closed after the file.
  */
-export function browserFixture() {
+export function browserFixture(env: () => Env = () => ({})) {
   let server: Awaited<ReturnType<typeof serve>> | undefined;
   let browser: Browser | undefined;
   const sessions: BrowserSession[] = [];
@@ -169,7 +170,7 @@ export function browserFixture() {
     },
   };
   beforeAll(async () => {
-    fixture.ctx = createTestContext();
+    fixture.ctx = createTestContext(env());
     server = await serve(fixture.ctx);
     browser = await launchChromium();
   });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { Express } from 'express';
 import { Knex } from 'knex';
 import request from 'supertest';
@@ -27,7 +29,10 @@ export function testConfig(env: Env = {}): Config {
     DB_POOL_MAX: '4',
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
     SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: '100000',
+    PASSWORD_RESET_MAX_PER_ADDRESS: '100000',
     LOG_LEVEL: 'silent',
+    // Never ./data of the checkout: a test that mails without SMTP_URL writes to a throwaway outbox.
+    DATA_DIR: path.join(os.tmpdir(), `linkbridge-test-data-${process.pid}`),
     ...env,
   });
 }
@@ -46,7 +51,16 @@ export function createTestContext(env: Env = {}): TestContext {
   const knex = createKnex({ url: config.databaseUrl!, poolMax: config.dbPoolMax });
   const services = createServices(config, knex);
   const app = createApp({ config, knex, services });
-  return { config, knex, services, app, close: () => knex.destroy() };
+  return {
+    config,
+    knex,
+    services,
+    app,
+    close: async () => {
+      services.mail.close();
+      await knex.destroy();
+    },
+  };
 }
 
 export const uniqueEmail = (tag = 'user') => `${tag}-${randomUUID()}@example.test`;

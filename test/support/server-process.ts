@@ -90,3 +90,25 @@ export const form = (data: Record<string, string>) => ({
   headers: { 'content-type': 'application/x-www-form-urlencoded' },
   body: new URLSearchParams(data).toString(),
 });
+
+/** Runs the built CLI as its own process, as an operator would; `stdin` is written and closed. */
+export function runCliProcess(
+  env: Record<string, string>,
+  args: string[],
+  opts: { stdin?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/cli.js'), ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let out = '';
+    child.stdout.on('data', (d) => ((stdout += d), (out += d)));
+    child.stderr.on('data', (d) => ((stderr += d), (out += d)));
+    child.stdin.on('error', () => undefined); // the CLI may exit before reading everything
+    child.stdin.end(opts.stdin ?? '');
+    child.on('exit', (code) => resolve({ code, stdout, stderr, out }));
+  });
+}

@@ -65,7 +65,7 @@ describe('config', () => {
   });
 
   it('when production is configured, then cookies are Secure and only the named proxies are trusted', () => {
-    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY: 'loopback', ENCRYPTION_KEYS: KEY });
+    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com/', TRUST_PROXY: 'loopback', ENCRYPTION_KEYS: KEY, DATABASE_URL: 'postgres://lb@db:5432/lb' });
     expect(c.cookieSecure).toBe(true);
     expect(c.publicUrl).toBe('https://auth.example.com');
     expect(c.trustProxy).toEqual(['loopback']);
@@ -125,6 +125,35 @@ describe('config', () => {
     it('when the old TRUST_PROXY_HOPS is 0 (the old example file), then it is accepted and trusts nothing', () => {
       expect(loadConfig({ TRUST_PROXY_HOPS: '0' }).trustProxy).toEqual([]);
     });
+  });
+
+  const production = { NODE_ENV: 'production', SESSION_SECRET: 'Zq8v2Lk9Rt4Wm1Xc7Bn3Hy6Jp0Ds5Fg8Ae2Ui4Oz', PUBLIC_URL: 'https://auth.example.com', ENCRYPTION_KEYS: KEY };
+
+  it('when production has no DATABASE_URL, then start-up is refused with a message naming DATABASE_URL and the opt-in', () => {
+    expect(() => loadConfig(production)).toThrow(ConfigError);
+    expect(() => loadConfig(production)).toThrow(/DATABASE_URL: required when NODE_ENV=production/);
+    expect(() => loadConfig(production)).toThrow(/ALLOW_EMBEDDED_DATABASE=1/);
+    expect(() => loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: '0' })).toThrow(/DATABASE_URL/);
+  });
+
+  it('when production opts in with ALLOW_EMBEDDED_DATABASE=1 or has DATABASE_URL, then it starts; development needs neither', () => {
+    expect(loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: '1' }).databaseUrl).toBeUndefined();
+    expect(loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: 'true' }).isProduction).toBe(true);
+    expect(loadConfig({ ...production, DATABASE_URL: 'postgres://lb@db:5432/lb' }).databaseUrl).toBe('postgres://lb@db:5432/lb');
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+  });
+
+  it('when ALLOW_EMBEDDED_DATABASE is not a yes or no, then start-up names it', () => {
+    expect(() => loadConfig({ ...production, ALLOW_EMBEDDED_DATABASE: 'sure' })).toThrow(/ALLOW_EMBEDDED_DATABASE/);
+  });
+
+  it('when EMBEDDED_DB_PORT asks for a TCP port, then start-up is refused: the embedded database has only an owner-only Unix socket', () => {
+    expect(() => loadConfig({ EMBEDDED_DB_PORT: '5433' })).toThrow(/EMBEDDED_DB_PORT: no longer supported/);
+    expect(loadConfig({ EMBEDDED_DB_PORT: '0' }).databaseUrl).toBeUndefined(); // the old default stays harmless
+  });
+
+  it('when DATABASE_URL names a Unix socket folder, then it is accepted', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://postgres@/postgres?host=%2Ftmp%2Fdata%2Frun' }).databaseUrl).toContain('host=');
   });
 
   it('when several processes are asked for without DATABASE_URL, then start-up is refused', () => {

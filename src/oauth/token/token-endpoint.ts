@@ -12,6 +12,7 @@ import { logger } from '../../lib/logger';
 import { ClientCredentials, extractClientCredentials, flatBody } from '../clients/client-auth';
 import { ClientService } from '../clients/client.service';
 import { IssuedTokens, OAuthClient } from '../domain';
+import { isFormBody } from './form-body';
 import { GrantHandler } from './grant-types/grant-handler';
 
 /** A token request as it moves through the steps. */
@@ -23,9 +24,9 @@ interface TokenRequest {
 
 type Step = (t: TokenRequest) => void;
 
-/** RFC 6749 §3.2: form-encoded POST only. */
+/** RFC 6749 §3.2: form-encoded POST only (multipart/form-data too, for `curl -F`: ./form-body.ts). */
 const formEncoded: Step = ({ req }) => {
-  if (!req.is('application/x-www-form-urlencoded')) throw oauthErrors.invalidRequest('The token request must be application/x-www-form-urlencoded.');
+  if (!isFormBody(req)) throw oauthErrors.invalidRequest('The token request must be application/x-www-form-urlencoded (or multipart/form-data).');
 };
 
 /** Flat string parameters; a repeated one is invalid_request, an empty one counts as omitted. */
@@ -85,6 +86,8 @@ export function createTokenEndpoint(deps: { clients: ClientService; grantTypes: 
     for (const step of steps) step(t);
     const headers = { ...req.headers } as Record<string, string>;
     delete headers.authorization; // the credentials are in t.params now
+    // The library insists on the form type; a multipart body is parsed into the same flat params.
+    headers['content-type'] = 'application/x-www-form-urlencoded';
     const response = new LibResponse();
     try {
       const issued = (await server.token(new LibRequest({ method: 'POST', headers, query: {}, body: t.params }), response)) as unknown as IssuedTokens;

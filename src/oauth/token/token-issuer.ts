@@ -1,6 +1,7 @@
 import { Knex } from 'knex';
 import { createHmac } from 'node:crypto';
 import { sha256, TOKEN_PREFIX, TokenGenerator } from '../../lib/crypto';
+import { OOB_REDIRECT_URI } from '../clients/redirect-uris';
 import { IssuedTokens, OAuthClient } from '../domain';
 import { AccessTokenRepository } from '../store/access-token.repository';
 import { CodeRepository } from '../store/code.repository';
@@ -13,6 +14,13 @@ export interface TokenSettings {
   refreshGraceSeconds: number;
   refreshReuseDetectionDays: number;
 }
+
+/**
+ * A code shown on the out-of-band page is copied by a person into a command (curl, Postman): that
+ * takes more than the short lifetime of a code Alexa redeems at once, so it gets RFC 6749
+ * §4.1.2's recommended maximum, 10 minutes. Codes for real redirect URIs keep the short one.
+ */
+export const OOB_CODE_TTL_SECONDS = 600;
 
 /** The grant a new token belongs to, and the code it came from (a replay revokes by it). */
 export interface IssueFor {
@@ -73,7 +81,8 @@ export class TokenIssuer {
     input: { grantId: number; redirectUri: string; redirectUriInRequest: boolean; scope: string[]; codeChallenge: string | null; codeChallengeMethod: string | null },
   ): Promise<string> {
     const code = this.random.token(TOKEN_PREFIX.authorizationCode);
-    await this.codes.insert(trx, { ...input, codeHash: sha256(code), expiresAt: new Date(Date.now() + this.settings.authCodeTtlSeconds * 1000) });
+    const ttl = input.redirectUri === OOB_REDIRECT_URI ? OOB_CODE_TTL_SECONDS : this.settings.authCodeTtlSeconds;
+    await this.codes.insert(trx, { ...input, codeHash: sha256(code), expiresAt: new Date(Date.now() + ttl * 1000) });
     return code;
   }
 

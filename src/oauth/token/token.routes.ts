@@ -1,16 +1,16 @@
-import express, { RequestHandler, Router } from 'express';
-import { rejectNulBytes } from '../../http/params';
+import { RequestHandler, Router } from 'express';
 import { noStore } from '../../http/security-headers';
 import { oauthErrors } from '../../lib/errors';
 import { authenticateClient, flatBody } from '../clients/client-auth';
 import { ClientService } from '../clients/client.service';
+import { formBody, isFormBody } from './form-body';
 import { GrantHandler } from './grant-types/grant-handler';
 import { IntrospectService } from './introspect.service';
 import { RevokeService } from './revoke.service';
 import { createTokenEndpoint } from './token-endpoint';
 
 const formOnly: RequestHandler = (req, _res, next) => {
-  if (!req.is('application/x-www-form-urlencoded')) throw oauthErrors.invalidRequest('The request must be application/x-www-form-urlencoded.');
+  if (!isFormBody(req)) throw oauthErrors.invalidRequest('The request must be application/x-www-form-urlencoded (or multipart/form-data).');
   next();
 };
 
@@ -25,7 +25,8 @@ export interface TokenRouteDeps {
 export function tokenRoutes(deps: TokenRouteDeps): Router {
   const router = Router();
   const token = createTokenEndpoint(deps);
-  const form: RequestHandler[] = [express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }), rejectNulBytes];
+  // Form bodies, or the same as multipart/form-data (curl -F): 16 kB, 50 parameters, no NUL.
+  const form: RequestHandler[] = formBody;
   const endpoints = ['/oauth/token', '/oauth/revoke', '/oauth/introspect'];
 
   router.use(endpoints, noStore); // RFC 6749 §5.1: token answers are never cached
