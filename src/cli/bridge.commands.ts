@@ -58,7 +58,13 @@ async function configFromFlags(ctx: CliContext, values: Record<string, unknown>)
   if (fields) for (const k of Object.keys(fields)) if (!['access_token', 'refresh_token', 'expires_in', 'token_type'].includes(k)) throw new UsageError(`--field ${k.slice(0, 40)}=...: the fields are access_token, refresh_token, expires_in and token_type`);
   let upstreamClientSecret: string | undefined;
   if (values['client-secret-stdin'] === true) {
-    upstreamClientSecret = await ctx.readSecret('Upstream client secret: ');
+    try {
+      upstreamClientSecret = await ctx.readSecret('Upstream client secret: ');
+    } catch (err) {
+      // The shared reader speaks of passwords; say which flag this was.
+      if (err instanceof UsageError) throw new UsageError(/empty/i.test(err.message) ? '--client-secret-stdin: standard input was empty' : err.message.replace('--password-stdin', '--client-secret-stdin'));
+      throw err;
+    }
     if (upstreamClientSecret === '') throw new UsageError('--client-secret-stdin: standard input was empty');
   }
   return {
