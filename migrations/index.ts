@@ -11,6 +11,7 @@ import * as m008b from './20261201_008b_account_tokens';
 import * as m008c from './20261201_008c_sessions_user_id';
 import * as m009 from './20261201_009_link_events';
 import * as m010 from './20261201_010_identity_providers';
+import * as m011 from './20261201_011_bridges';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261201_008c_sessions_user_id': m008c,
   '20261201_009_link_events': m009,
   '20261201_010_identity_providers': m010,
+  '20261201_011_bridges': m011,
 };

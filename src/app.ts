@@ -6,6 +6,8 @@ import { accountRoutes, requireVerifiedForConsent } from './auth/account.routes'
 import { authRoutes } from './auth/auth.routes';
 import { loadUser, requireLogin, sessionMiddleware } from './auth/session';
 import { bookmarkWebRoutes } from './bookmarks/bookmark.web.routes';
+import { adminBridgeRoutes } from './bridge/admin-bridges.routes';
+import { bridgeBrowserRoutes, bridgeTokenRoutes } from './bridge/bridge.routes';
 import { Config } from './config/config';
 import { healthRoutes } from './health/health.routes';
 import { adminIdpRoutes } from './idp/admin-idps.routes';
@@ -59,6 +61,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   // Machine endpoints: JSON, no cookies, no session.
   app.use(metadataRoutes(config.publicUrl));
   app.use(tokenRoutes({ clients: services.clients, ...services.token }));
+  app.use(bridgeTokenRoutes({ bridges: services.bridges, clients: services.clients }));
   // Skill events the Alexa skill forwards (authenticated as its OAuth client, like the token calls).
   app.use(skillEventRoutes({ clients: services.clients, skillEvents: services.skillEvents }));
   // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
@@ -98,10 +101,14 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   browser.use(accountRoutes({ lifecycle: services.lifecycle, accounts: services.accounts, grants: services.grants }));
   browser.use('/oauth/authorize', requireVerifiedForConsent(services.lifecycle));
   browser.use(authorizeRoutes(services.authorize));
-  browser.use(connectionsRoutes(services.grants));
+  // A bridge links an account just as consent does: the same email-verification rule applies.
+  browser.use('/bridge/:name/authorize', requireVerifiedForConsent(services.lifecycle));
+  browser.use(bridgeBrowserRoutes(services.bridges, { secureCookies: config.cookieSecure }));
+  browser.use(connectionsRoutes(services.grants, services.bridges));
   browser.use(adminClientRoutes(services.clients));
   browser.use(adminLinkRoutes(services.timeline));
   browser.use(adminIdpRoutes(services.idps));
+  browser.use(adminBridgeRoutes(services.bridges));
   browser.use(bookmarkWebRoutes(services.bookmarks));
   browser.use(recipeWebRoutes(services.recipes));
   browser.get('/', requireLogin, (_req, res) => res.render('home', { title: 'Home' }));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { accountCommands } from './cli/account.commands';
+import { bridgeCommands } from './cli/bridge.commands';
 import { clientCommands } from './cli/client.commands';
 import { AnyCommand, LazyCommand, UsageError } from './cli/command';
 import { dbCommands } from './cli/db.commands';
@@ -14,7 +15,7 @@ import { ConfigError, loadConfig } from './config/config';
 import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
-import { PASSWORD_ENV, PasswordInput, readPassword } from './cli/password-input';
+import { PASSWORD_ENV, PasswordInput, promptHidden, readFirstLine, readPassword } from './cli/password-input';
 import { DataDirOwnerError } from './lib/private-fs';
 import { AppError } from './lib/errors';
 import { setLogLevel } from './lib/logger';
@@ -25,7 +26,7 @@ import { createServices } from './services';
  * server; without, it reaches a running server's embedded database through its Unix socket,
  * or opens the data folder itself when no server runs.
  */
-export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...idpCommands, ...linkCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
+export const commands: AnyCommand[] = [...userCommands, ...accountCommands, ...clientCommands, ...idpCommands, ...bridgeCommands, ...linkCommands, ...doctorCommands, ...dbCommands, ...seedCommands, ...mailCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -135,6 +136,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo =
         out,
         readPassword: (values, opts) => readPassword(values, { stdin, stderr: io.stderr, envPassword: env[PASSWORD_ENV] }, opts),
         readStdin: () => readAll(stdin),
+        readSecret: (prompt) => (stdin.isTTY === true && typeof stdin.setRawMode === 'function' ? promptHidden({ stdin, stderr: io.stderr, envPassword: undefined }, prompt) : readFirstLine(stdin)),
       },
       { values: args.values as Record<string, unknown>, positionals: args.positionals },
     );

@@ -11,6 +11,8 @@ import { ThrottleRepository } from './auth/throttle.repository';
 import { UserRepository } from './auth/user.repository';
 import { BookmarkRepository } from './bookmarks/bookmark.repository';
 import { BookmarkService } from './bookmarks/bookmark.service';
+import { BridgeRepository } from './bridge/bridge.repository';
+import { BridgeService } from './bridge/bridge.service';
 import { Config } from './config/config';
 import { SessionRepository } from './http/session-store';
 import { IdpLoginService } from './idp/idp-login.service';
@@ -115,6 +117,7 @@ export function createServices(config: Config, knex: Knex) {
   ];
   metrics.sources.hashing = () => hasher.stats();
   metrics.sources.linkEvents = () => ({ buffered: timeline.buffered, ...timeline.counts });
+  const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets);
 
   return {
     auth,
@@ -139,7 +142,8 @@ export function createServices(config: Config, knex: Knex) {
       introspect: new IntrospectService(store.accessTokens, store.refreshTokens, { issuer: config.publicUrl, refreshGraceSeconds: config.tokens.refreshGraceSeconds }),
     },
     bearer: createBearerAuth(new DbAccessTokenValidator(store.accessTokens, tokenCache)),
-    skillEvents: new SkillEventService(store.accessTokens, grants, uow, timeline, metrics),
+    skillEvents: new SkillEventService(store.accessTokens, grants, uow, timeline, metrics, bridges),
+    bridges,
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
     bookmarks: new BookmarkService(new BookmarkRepository(knex)),
     cleanup: new CleanupService(store, grants, timeline, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),

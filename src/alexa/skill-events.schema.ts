@@ -48,11 +48,11 @@ export type SkillEventEnvelope = z.infer<typeof skillEventEnvelopeSchema>;
 
 const requestSchema = envelopeShape.request;
 
-/** SkillAccountLinked carries our access token in request.body (alexa.md, "After linking"). */
+/** SkillAccountLinked carries our access token in request.body (alexa.md, "After linking"); for a bridged link it is the upstream's, which may be a long JWT. */
 export const accountLinkedEventSchema = skillEventEnvelopeSchema.extend({
   request: requestSchema.extend({
     body: z.object(
-      { accessToken: z.string('request.body.accessToken is missing.').min(1).max(512, 'request.body.accessToken is too long.') },
+      { accessToken: z.string('request.body.accessToken is missing.').min(1).max(8192, 'request.body.accessToken is too long.') },
       'request.body is missing.',
     ),
   }),

@@ -19,6 +19,11 @@ const KNOWN_TYPES = new Set([
   'AlexaSkillEvent.ProactiveSubscriptionChanged',
 ]);
 const typeLabel = (type: string) => (KNOWN_TYPES.has(type) ? type.replace('AlexaSkillEvent.', '') : 'other');
+/** Bridged links (issue 15): their access tokens are the upstream's, and their upstream must hear of a disable. */
+export interface BridgedLinks {
+  grantForAccessToken(client: OAuthClient, accessToken: string): Promise<number | undefined>;
+  settleRevokedGrants(): Promise<number>;
+}
 
 export type SkillEventResult =
   | { status: 'recorded' }
@@ -38,6 +43,7 @@ export class SkillEventService {
     private readonly uow: UnitOfWork,
     private readonly timeline: LinkTimeline,
     private readonly metrics: Metrics,
+    private readonly bridged?: BridgedLinks,
   ) {}
 
   /** Handles one event envelope; throws ValidationError (400) when it is not shaped like Alexa's. */
@@ -74,6 +80,14 @@ export class SkillEventService {
    */
   private async accountLinked(client: OAuthClient, alexaUserId: string, accessToken: string): Promise<SkillEventResult> {
     const info = accessToken.startsWith(TOKEN_PREFIX.accessToken) ? await this.accessTokens.findLive(sha256(accessToken)) : undefined;
+    if (!info && this.bridged && accessToken.length <= 8192) {
+      // A bridge hands Alexa the upstream's access token: the link it belongs to names the grant.
+      const grantId = await this.bridged.grantForAccessToken(client, accessToken);
+      if (grantId !== undefined) {
+        await this.grants.recordAlexaUser(grantId, alexaUserId);
+        return { status: 'recorded' };
+      }
+    }
     if (!info || info.clientId !== client.clientId) {
       throw new AppError(400, 'invalid_token', 'The access token in the event is not a live token issued to this client; nothing was recorded.');
     }
@@ -91,6 +105,8 @@ export class SkillEventService {
       await this.timeline.recordIn(tx.trx, live.map((g) => ({ userId: g.userId, clientId: g.clientId, grantId: g.id, type: 'skill_event' as const, reason: typeLabel(SKILL_DISABLED) })));
       return this.grants.revoke(tx, { clientId: client.id, alexaUserId }, 'skill event');
     });
+    // Bridged links end with their grant; their upstream hears of it too, where it can be told.
+    if (revoked && this.bridged) await this.bridged.settleRevokedGrants();
     return { status: 'revoked', grants_revoked: revoked };
   }
 }

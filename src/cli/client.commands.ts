@@ -167,7 +167,7 @@ const tokensCleanup: Command = {
   usage: 'tokens:cleanup [--json]',
   options: {},
   async run(ctx) {
-    const result = await ctx.services.cleanup.run();
+    const result = { ...(await ctx.services.cleanup.run()), bridge_requests_and_codes: await ctx.services.bridges.cleanup() };
     ctx.out(Object.entries(result).map(([k, v]) => `${k}: ${v} removed`).join('\n'), result);
   },
 };

@@ -12,6 +12,8 @@ export interface CliContext {
   readPassword(values: Record<string, unknown>, opts: { prompt: boolean; confirm?: boolean }): Promise<string | undefined>;
   /** Standard input as text (a secret piped in: never on the command line), at most 64 kB. */
   readStdin: () => Promise<string>;
+  /** A secret from --*-stdin: the first line of standard input, or a prompt that does not echo in a terminal. */
+  readSecret(prompt: string): Promise<string>;
 }
 
 export interface OptionSpec {

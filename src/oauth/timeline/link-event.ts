@@ -21,7 +21,7 @@ export const LINK_EVENT_TYPES = [
 export type LinkEventType = (typeof LINK_EVENT_TYPES)[number];
 
 /** Who ended a link. */
-export type RevokedBy = 'user' | 'admin' | 'client' | 'skill event' | 'replay';
+export type RevokedBy = 'user' | 'admin' | 'client' | 'skill event' | 'replay' | 'upstream';
 
 export interface LinkEvent {
   userId: number;

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { DEFAULT_FIELDS, FieldPaths } from './bridge.types';
+import { isFieldPath } from './upstream-client';
+
+/** Parameters we set ourselves on the upstream requests: configuration cannot override them. */
+export const RESERVED_AUTHORIZE_PARAMS = ['response_type', 'client_id', 'redirect_uri', 'state', 'code_challenge', 'code_challenge_method', 'scope'];
+export const RESERVED_TOKEN_PARAMS = ['grant_type', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'client_id', 'client_secret', 'token', 'token_type_hint'];
+
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
+const VSCHAR = /^[\x20-\x7e]+$/;
+/** RFC 6749 §3.3 scope-token characters. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/;
+
+/** An https URL (http only on a loopback host with allowHttp: tests and local trials). */
+export function urlProblem(value: string, allowHttp: boolean, opts: { query?: boolean; path?: boolean } = {}): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (value.length > 2000) return 'is too long';
+  if (u.username || u.password) return 'must not contain credentials';
+  if (u.hash || value.includes('#')) return 'must not contain a fragment';
+  if (!opts.query && u.search) return 'must not have a query';
+  if (opts.path === false && u.pathname !== '/' && u.pathname !== '') return 'must not have a path';
+  if (u.protocol === 'https:') return undefined;
+  if (u.protocol === 'http:' && allowHttp && LOOPBACK.includes(u.hostname)) return undefined;
+  if (u.protocol === 'http:' && allowHttp) return 'may use http only on a loopback host (localhost, 127.0.0.1, [::1])';
+  return 'must use https (add --allow-http for a loopback test upstream)';
+}
+
+const params = (reserved: string[]) =>
+  z
+    .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'Parameter names are letters, digits, _ . : -'), z.string().max(1000).regex(/^[^\r\n\0]*$/, 'Parameter values are one line'))
+    .superRefine((rec, ctx) => {
+      for (const k of Object.keys(rec)) if (reserved.includes(k)) ctx.addIssue({ code: 'custom', message: `The parameter "${k}" is set by the bridge itself and cannot be configured.` });
+      if (Object.keys(rec).length > 20) ctx.addIssue({ code: 'custom', message: 'At most 20 extra parameters.' });
+    });
+
+export const bridgeInputSchema = z
+  .object({
+    name: z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'The name is 1-40 lower-case letters, digits and dashes (it is part of the URLs).'),
+    clientName: z.string().trim().min(1).max(100).optional(),
+    vendorId: z.string().trim().regex(/^[A-Za-z0-9]{4,64}$/, 'The vendor ID is the letters and digits of your Amazon vendor ID (Alexa console > Settings).'),
+    baseUrl: z.string().trim().transform((s) => s.replace(/\/+$/, '')),
+    authorizeUrl: z.string().trim(),
+    tokenUrl: z.string().trim(),
+    revocationUrl: z.string().trim().nullable().default(null),
+    upstreamClientId: z.string().min(1, 'Give the client ID registered at the upstream.').max(500).regex(VSCHAR, 'The client ID is printable ASCII.'),
+    /** In clear here only; the service seals it at once. Undefined on update: unchanged. */
+    upstreamClientSecret: z.string().max(2000).regex(VSCHAR, 'The client secret is printable ASCII.').nullable().optional(),
+    tokenAuth: z.enum(['basic', 'body']).default('basic'),
+    tokenBody: z.enum(['form', 'json']).default('form'),
+    fields: z
+      .partialRecord(z.enum(['access_token', 'refresh_token', 'expires_in', 'token_type']), z.string().refine(isFieldPath, 'A field path is names separated by dots, e.g. data.accessToken.'))
+      .default({})
+      .transform((f): FieldPaths => ({ ...DEFAULT_FIELDS, ...f })),
+    expiresInDefault: z.number().int().min(60, 'The default lifetime is at least 60 seconds.').max(10 * 365 * 24 * 3600).default(3600),
+    scopes: z
+      .array(z.object({ alexa: z.string().regex(SCOPE_TOKEN, 'A scope is one word without spaces or quotes.'), upstream: z.array(z.string().regex(SCOPE_TOKEN, 'An upstream scope is one word without spaces or quotes.')).max(20) }))
+      .max(20)
+      .default([])
+      .superRefine((list, ctx) => {
+        if (new Set(list.map((s) => s.alexa)).size !== list.length) ctx.addIssue({ code: 'custom', message: 'Each Alexa scope is mapped once.' });
+      }),
+    scopeSeparator: z.string().min(1).max(3).regex(/^[\x20-\x7e]+$/, 'The scope separator is printable ASCII.').default(' '),
+    authorizeParams: params(RESERVED_AUTHORIZE_PARAMS).default({}),
+    tokenParams: params(RESERVED_TOKEN_PARAMS).default({}),
+    pkce: z.boolean().default(false),
+    stateEcho: z.boolean().default(true),
+    implicit: z.boolean().default(false),
+    allowHttp: z.boolean().default(false),
+  })
+  .superRefine((b, ctx) => {
+    const check = (field: 'baseUrl' | 'authorizeUrl' | 'tokenUrl' | 'revocationUrl', label: string, opts: { query?: boolean } = {}) => {
+      const v = b[field];
+      if (v === null) return;
+      const problem = urlProblem(v, b.allowHttp, opts);
+      if (problem) ctx.addIssue({ code: 'custom', path: [field], message: `${label} ${problem}.` });
+    };
+    check('baseUrl', 'The base URL');
+    check('authorizeUrl', 'The authorization URL', { query: true });
+    check('tokenUrl', 'The token URL');
+    check('revocationUrl', 'The revocation URL');
+    for (const s of b.scopes) if (s.upstream.some((u) => u.includes(b.scopeSeparator))) ctx.addIssue({ code: 'custom', message: `The upstream scopes of "${s.alexa}" contain the scope separator.` });
+  });
+
+export type BridgeInput = z.input<typeof bridgeInputSchema>;
+export type ParsedBridgeInput = z.output<typeof bridgeInputSchema>;
+
+/** `--scope read=up.read` or `--scope "read=up.read up.profile"`: an Alexa scope and the upstream scopes it stands for. */
+export function parseScopeMapping(value: string): { alexa: string; upstream: string[] } {
+  const eq = value.indexOf('=');
+  if (eq <= 0) return { alexa: value.trim(), upstream: [value.trim()] };
+  return { alexa: value.slice(0, eq).trim(), upstream: value.slice(eq + 1).split(/[\s]+/).filter(Boolean) };
+}
+
+/** `k=v` into a record; a malformed pair names itself. */
+export function parsePairs(values: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new Error(`${what} must be name=value (got "${v.slice(0, 60)}")`);
+    out[v.slice(0, eq).trim()] = v.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,126 @@
+import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { loginUrlFor } from '../auth/return-to';
+import { requireLogin } from '../auth/session';
+import { rejectNulBytes } from '../http/params';
+import { noStore } from '../http/security-headers';
+import { AppError, isDatabaseUnavailable, oauthErrors } from '../lib/errors';
+import { logger } from '../lib/logger';
+import { errorRedirect, RedirectableError } from '../oauth/authorize/redirect';
+import { authenticateClient, flatBody } from '../oauth/clients/client-auth';
+import { ClientService } from '../oauth/clients/client.service';
+import { BridgeService } from './bridge.service';
+
+const TX_COOKIE = 'lb_bridge_tx';
+const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) {
+      const v = part.slice(i + 1).trim();
+      return /^[A-Za-z0-9_-]{1,200}$/.test(v) ? v : undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * POST /bridge/<name>/token: JSON answers (RFC 6749 §5.1, §5.2), no session, form-encoded only,
+ * client authentication as at /oauth/token (Basic or body, never both). Mounted before the
+ * browser router, and it answers its own errors as JSON: a 5xx here keeps Alexa's link (a
+ * transient upstream failure is 503), only invalid_grant unlinks.
+ */
+export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: ClientService }): Router {
+  const router = Router();
+  const form = [express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }), rejectNulBytes];
+  const path = '/bridge/:name/token';
+
+  const json = (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let e: AppError;
+    if (err instanceof AppError) e = err;
+    else if ((err as { status?: number })?.status && (err as { status: number }).status < 500) e = oauthErrors.invalidRequest('The request body is not valid.');
+    else {
+      logger.error({ err, reqId: req.id }, isDatabaseUnavailable(err) ? 'bridge token: database unavailable' : 'bridge token: unexpected error');
+      e = new AppError(isDatabaseUnavailable(err) ? 503 : 500, 'server_error', 'The server could not complete the request.');
+    }
+    if (e.status >= 500 && e.cause) logger.error({ err: e.cause, reqId: req.id }, e.message);
+    for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
+    if (e.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
+    res.setHeader('Cache-Control', 'no-store');
+    const code = e.status >= 500 ? (e.status === 503 ? 'temporarily_unavailable' : 'server_error') : e.code;
+    res.status(e.status).json({ error: code, error_description: e.message });
+  };
+
+  router.use(path, noStore);
+  router.post(
+    path,
+    (req, _res, next) => {
+      if (!req.is('application/x-www-form-urlencoded')) throw oauthErrors.invalidRequest('The token request must be application/x-www-form-urlencoded.');
+      next();
+    },
+    ...form,
+    async (req, res) => {
+      const name = String(req.params.name);
+      const bridge = NAME.test(name) ? await deps.bridges.findByName(name) : undefined;
+      const params = flatBody(req);
+      const client = await authenticateClient(req, params, deps.clients);
+      if (!bridge || bridge.clientId !== client.id) throw oauthErrors.invalidClient();
+      const answer = await deps.bridges.token(bridge, client, params);
+      res.status(200).json(answer);
+    },
+  );
+  router.all(path, (req, res) => {
+    res.setHeader('Allow', 'POST');
+    res.status(405).json({ error: 'invalid_request', error_description: 'Use POST.' });
+  });
+  router.use(path, json);
+  return router;
+}
+
+/**
+ * GET /bridge/<name>/authorize (Alexa's authorization URI) and GET /bridge/<name>/callback (the
+ * upstream's redirect back). Browser pages: the user signs in with their Linkbridge account, the
+ * link belongs to it and shows on their Connected apps page.
+ */
+export function bridgeBrowserRoutes(bridges: BridgeService, opts: { secureCookies: boolean }): Router {
+  const router = Router();
+  router.use('/bridge', noStore);
+
+  const load: RequestHandler = async (req, res, next) => {
+    const name = String(req.params.name);
+    const bridge = NAME.test(name) ? await bridges.findByName(name) : undefined;
+    if (!bridge) throw new AppError(404, 'not_found', 'There is no such account-linking bridge.');
+    res.locals.bridge = bridge;
+    next();
+  };
+
+  router.get('/bridge/:name/authorize', load, async (req, res) => {
+    const bridge = res.locals.bridge;
+    let request;
+    try {
+      request = await bridges.validate(bridge, req.query as Record<string, unknown>);
+    } catch (err) {
+      if (err instanceof RedirectableError) return res.redirect(302, errorRedirect(err));
+      throw err; // client or redirect URI not proven: the error page, never a redirect
+    }
+    if (!req.user) return res.redirect(302, loginUrlFor(req.originalUrl));
+    const { location, transactionId } = await bridges.start(bridge, req.user.id, request);
+    res.cookie(TX_COOKIE, transactionId, {
+      httpOnly: true,
+      sameSite: 'lax', // sent on the upstream's top-level redirect back to us
+      secure: opts.secureCookies,
+      path: `/bridge/${bridge.name}/callback`,
+      maxAge: bridges.timings.transactionTtlSeconds * 1000,
+    });
+    res.redirect(302, location);
+  });
+
+  router.get('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+    const bridge = res.locals.bridge;
+    const location = await bridges.callback(bridge, req.user!.id, req.query as Record<string, unknown>, cookieValue(req, TX_COOKIE));
+    res.clearCookie(TX_COOKIE, { path: `/bridge/${bridge.name}/callback`, httpOnly: true, sameSite: 'lax', secure: opts.secureCookies });
+    res.redirect(302, location);
+  });
+
+  return router;
+}
