@@ -6,7 +6,7 @@ import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext
 
 let ctx: TestContext;
 beforeAll(() => {
-  ctx = createTestContext({ LINK_EVENTS_PER_LINK: '12' });
+  ctx = createTestContext({ LINK_EVENTS_PER_LINK: '30' });
 });
 afterAll(() => ctx.close());
 
@@ -48,6 +48,7 @@ async function alexaLifetime() {
 describe('the timeline of a link', () => {
   it("when Alexa links, refreshes, retries a lost refresh and the skill is disabled, then links:show lists every event in order, with who revoked and why the last refresh was refused", async () => {
     const { user, client } = await alexaLifetime();
+    await ctx.services.timeline.flush(); // the server's buffered events (written within a second anyway)
     const shown = await cli(['links:show', '--email', user.email, '--client-id', client.clientId, '--json']);
     expect(shown.code).toBe(0);
     const [link] = (shown.json() as Shown).links;
@@ -193,12 +194,12 @@ describe('the timeline of a link', () => {
     const old = new Date(Date.now() - 91 * 24 * 3600 * 1000);
     await ctx.knex('oauth_link_events').insert({ user_id: user.id, client_id: clientRow.id, type: 'refreshed', occurred_at: old });
     // Beyond the bound, written straight to the table (as a long outage of cleanup would leave them).
-    await ctx.knex('oauth_link_events').insert(Array.from({ length: 20 }, () => ({ user_id: user.id, client_id: clientRow.id, type: 'refreshed', occurred_at: new Date(Date.now() - 1000) })));
+    await ctx.knex('oauth_link_events').insert(Array.from({ length: 40 }, () => ({ user_id: user.id, client_id: clientRow.id, type: 'refreshed', occurred_at: new Date(Date.now() - 1000) })));
     const result = await ctx.services.cleanup.run();
-    // The old one and the oldest beyond the newest 12 (at least: other links in the database count too).
-    expect(result.link_events).toBeGreaterThanOrEqual(1 + (5 + 20 - 12));
+    // The old one and the oldest beyond the newest 30 (at least: other links in the database count too).
+    expect(result.link_events).toBeGreaterThanOrEqual(1 + (5 + 40 - 30));
     const left = await ctx.knex('oauth_link_events').where({ user_id: user.id, client_id: clientRow.id });
-    expect(left).toHaveLength(12);
+    expect(left).toHaveLength(30);
     expect(left.every((e: { occurred_at: Date }) => e.occurred_at > old)).toBe(true);
   });
 
@@ -207,10 +208,10 @@ describe('the timeline of a link', () => {
     const client = await createAlexaClient(ctx);
     const alexa = new AlexaSimulator(ctx.app, client);
     await alexa.link(user);
-    for (let i = 0; i < 15; i++) expect((await alexa.refresh()).status).toBe(200);
+    for (let i = 0; i < 35; i++) expect((await alexa.refresh()).status).toBe(200);
     await ctx.services.timeline.flush();
     const { links } = await ctx.services.timeline.show(user.email);
-    expect(links[0].events).toHaveLength(12);
+    expect(links[0].events).toHaveLength(30);
     expect(links[0].events.every((e) => e.type === 'refreshed')).toBe(true);
   });
 });
