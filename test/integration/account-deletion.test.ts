@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { cli } from '../support/cli';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, WebAgent, webAgent } from '../support/context';
 import { TestSmtp } from '../support/smtp';
 
 let smtp: TestSmtp;
@@ -27,13 +27,13 @@ async function fullAccount() {
   const fan = await createUser(ctx);
   await ctx.services.bookmarks.add(fan.id, published.id);
   await ctx.services.bookmarks.add(user.id, published.id);
-  const other = browser(ctx.app);
+  const other = webAgent(ctx.app);
   await signInAs(other, user.email);
   return { user, alexa, tokens, mine, published, fan, other };
 }
 
-async function signedIn(email: string): Promise<Browser> {
-  const agent = browser(ctx.app);
+async function signedIn(email: string): Promise<WebAgent> {
+  const agent = webAgent(ctx.app);
   expect((await signInAs(agent, email)).status).toBe(303);
   return agent;
 }
@@ -81,7 +81,7 @@ describe('delete account (web)', () => {
     await smtp.waitFor(user.email, /account was deleted/);
 
     // The address is free again.
-    const again = browser(ctx.app);
+    const again = webAgent(ctx.app);
     const signup = await again.get('/signup');
     const created = await again.post('/signup').type('form').send({ _csrf: csrfFrom(signup.text), email: user.email, password: TEST_PASSWORD });
     expect(created.status).toBe(303);

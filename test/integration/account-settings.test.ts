@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, WebAgent, webAgent } from '../support/context';
 import { linkPath, TestSmtp } from '../support/smtp';
 
 let smtp: TestSmtp;
@@ -14,13 +14,13 @@ afterAll(async () => {
   await smtp.close();
 });
 
-async function signedIn(email: string): Promise<Browser> {
-  const agent = browser(ctx.app);
+async function signedIn(email: string): Promise<WebAgent> {
+  const agent = webAgent(ctx.app);
   expect((await signInAs(agent, email)).status).toBe(303);
   return agent;
 }
 
-async function post(agent: Browser, page: string, action: string, form: Record<string, string>) {
+async function post(agent: WebAgent, page: string, action: string, form: Record<string, string>) {
   const csrf = csrfFrom((await agent.get(page)).text);
   return agent.post(action).type('form').send({ _csrf: csrf, ...form });
 }
@@ -48,7 +48,7 @@ describe('change password', () => {
     const res = await post(agent, '/account/password', '/account/password', { current_password: 'not it at all', password: 'another good password' });
     expect(res.status).toBe(400);
     expect(res.text).toContain('That is not your current password.');
-    expect((await signInAs(browser(ctx.app), user.email)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), user.email)).status).toBe(303);
   });
 
   it('when the current password is right, then the new one works, other sessions are signed out, this one stays, and a notice is mailed', async () => {
@@ -60,19 +60,19 @@ describe('change password', () => {
     expect(res.headers.location).toBe('/account?done=password');
     expect((await agent.get('/account?done=password')).text).toContain('Your password is changed');
     expect((await other.get('/')).status).toBe(303);
-    expect((await signInAs(browser(ctx.app), user.email, TEST_PASSWORD)).status).toBe(400);
-    expect((await signInAs(browser(ctx.app), user.email, 'another good password')).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), user.email, TEST_PASSWORD)).status).toBe(400);
+    expect((await signInAs(webAgent(ctx.app), user.email, 'another good password')).status).toBe(303);
     await smtp.waitFor(user.email, /password was changed/);
   });
 
   it('when a reset link was open before the password changed, then it no longer works', async () => {
     const user = await createUser(ctx);
-    const anon = browser(ctx.app);
+    const anon = webAgent(ctx.app);
     await post(anon, '/forgot-password', '/forgot-password', { email: user.email });
     const link = linkPath(await smtp.waitFor(user.email, /Reset your/), '/reset-password');
     const agent = await signedIn(user.email);
     await post(agent, '/account/password', '/account/password', { current_password: TEST_PASSWORD, password: 'another good password' });
-    const page = await browser(ctx.app).get(link);
+    const page = await webAgent(ctx.app).get(link);
     expect(page.status).toBe(400);
     expect(page.text).toContain('already used');
   });
@@ -102,7 +102,7 @@ describe('change email', () => {
 
     // The link can be opened in any browser; its GET changes nothing.
     const link = linkPath(confirm, '/account/email/confirm');
-    const other = browser(ctx.app);
+    const other = webAgent(ctx.app);
     const page = await other.get(link);
     expect(page.status).toBe(200);
     expect((await ctx.services.accounts.findById(user.id))!.email).toBe(user.email);
@@ -113,10 +113,10 @@ describe('change email', () => {
     const updated = (await ctx.services.accounts.findById(user.id))!;
     expect(updated.email).toBe(fresh);
     expect(updated.emailVerifiedAt).not.toBeNull();
-    expect((await signInAs(browser(ctx.app), fresh)).status).toBe(303);
-    expect((await signInAs(browser(ctx.app), user.email)).status).toBe(400);
+    expect((await signInAs(webAgent(ctx.app), fresh)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), user.email)).status).toBe(400);
     // Spent.
-    expect((await browser(ctx.app).get(link)).status).toBe(400);
+    expect((await webAgent(ctx.app).get(link)).status).toBe(400);
   });
 
   it('when the new address belongs to another account (in any case), then the answer is the same, that owner is told, and nothing changes', async () => {

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { AlexaSimulator, createAlexaClient, REGIONS } from '../support/alexa';
-import { browser, createTestContext, createUser, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, signInAs, TestContext, webAgent } from '../support/context';
 import { bearerProbeApp } from '../support/bearer-probe';
 
 let ctx: TestContext;
@@ -91,7 +91,7 @@ describe('the flow Alexa performs', () => {
 
   it('when the user logs out of the website, then Alexa can still refresh (refresh never depends on a browser session)', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
     await alexa.link(user, agent);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
 import { createAlexaClient } from '../support/alexa';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, webAgent } from '../support/context';
 
 /**
  * Anonymous visitors cost nothing durable (security.md, "Added after the second review"): the
@@ -46,7 +46,7 @@ describe('anonymous visitors', () => {
     ];
     const before = await anonymousSessionRows();
     for (let i = 0; i < 5; i++) {
-      const agent = browser(ctx.app); // a cookie-keeping browser: its second visit sends the CSRF cookie back
+      const agent = webAgent(ctx.app); // a cookie-keeping browser: its second visit sends the CSRF cookie back
       for (const path of paths) {
         for (const res of [await request(ctx.app).get(path), await agent.get(path)]) {
           expect(res.status).toBeLessThan(500);
@@ -82,9 +82,9 @@ describe('anonymous visitors', () => {
 describe('login CSRF', () => {
   it('when a login with the right password comes with a missing, forged or mismatched token, then 403 and nobody is signed in', async () => {
     const user = await createUser(ctx);
-    const victim = browser(ctx.app);
+    const victim = webAgent(ctx.app);
     const victimPage = await victim.get('/login');
-    const attacker = browser(ctx.app);
+    const attacker = webAgent(ctx.app);
     const attackerToken = csrfFrom((await attacker.get('/login')).text);
     const attempts: Array<Record<string, string>> = [
       {}, // no token
@@ -142,7 +142,7 @@ describe('login CSRF', () => {
 describe('sessions are created at sign-in only', () => {
   it('when a visitor signs in with the page token, then it works and exactly one session row exists for them', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const res = await signInAs(agent, user.email);
     expect(res.status).toBe(303);
     expect(sessionCookie(res)).toBeDefined();
@@ -153,7 +153,7 @@ describe('sessions are created at sign-in only', () => {
   });
 
   it('when a visitor signs up with the page token, then they are signed in with exactly one session row', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/signup');
     expect(sessionCookie(page)).toBeUndefined();
     const email = uniqueEmail('csrf-signup');
@@ -165,7 +165,7 @@ describe('sessions are created at sign-in only', () => {
   });
 
   it('when a sign-up fails validation, then the form comes back with a working token and no session row', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const before = await anonymousSessionRows();
     const page = await agent.get('/signup');
     const bad = await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email: uniqueEmail('again'), password: 'short' });
@@ -180,7 +180,7 @@ describe('sessions are created at sign-in only', () => {
 
   it('when a signed-in form is posted with the anonymous sign-in page token, then 403 (signed-in forms are bound to the session)', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const loginPage = await agent.get('/login');
     const anonymousToken = csrfFrom(loginPage.text);
     await agent.post('/login').type('form').send({ _csrf: anonymousToken, email: user.email, password: TEST_PASSWORD });
@@ -193,8 +193,8 @@ describe('sessions are created at sign-in only', () => {
 
   it("when a signed-in form's token is replayed with another session, then 403", async () => {
     const user = await createUser(ctx);
-    const a = browser(ctx.app);
-    const b = browser(ctx.app);
+    const a = webAgent(ctx.app);
+    const b = webAgent(ctx.app);
     await signInAs(a, user.email);
     await signInAs(b, user.email);
     const tokenOfA = csrfFrom((await a.get('/')).text);
@@ -204,7 +204,7 @@ describe('sessions are created at sign-in only', () => {
 
   it('when a signed-in user is disabled, then their next request deletes the session row instead of keeping it anonymous', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const login = await signInAs(agent, user.email);
     const sid = sidOf(sessionCookie(login)!);
     expect(await ctx.knex('sessions').where({ sid }).first()).toBeDefined();
@@ -218,7 +218,7 @@ describe('sessions are created at sign-in only', () => {
   it('when a signed-out user goes through authorize, sign-in and back, then the consent page comes and one session row exists', async () => {
     const user = await createUser(ctx);
     const client = await createAlexaClient(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const redirect_uri = alexaRedirectUris(client.vendorId)[0];
     const authorize = `/oauth/authorize?${new URLSearchParams({ client_id: client.clientId, redirect_uri, response_type: 'code', state: 'abc', scope: 'read' })}`;
     const first = await agent.get(authorize);

@@ -1,6 +1,6 @@
 import bcrypt from 'bcrypt';
 import request from 'supertest';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, webAgent } from '../support/context';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -13,7 +13,7 @@ const sessionCookie = (res: request.Response) =>
 
 describe('sign-up', () => {
   it('when a visitor signs up, then the account exists and they are signed in', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/signup');
     const email = uniqueEmail('signup');
     const res = await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email, name: 'Ada', password: TEST_PASSWORD });
@@ -29,7 +29,7 @@ describe('sign-up', () => {
   it('when the email differs only in case from an existing one, then sign-up is refused on the page', async () => {
     const email = uniqueEmail('case');
     await createUser(ctx, { email });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/signup');
     const res = await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email: email.toUpperCase(), password: TEST_PASSWORD });
     expect(res.status).toBe(400);
@@ -37,7 +37,7 @@ describe('sign-up', () => {
   });
 
   it('when the password is too short, then the page says so and nothing is created', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/signup');
     const email = uniqueEmail('short');
     const res = await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email, password: 'short' });
@@ -50,7 +50,7 @@ describe('sign-up', () => {
 describe('login', () => {
   it('when the password is right, then the user is signed in, and a session that already existed is rotated', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/login');
     expect(sessionCookie(page)).toBeUndefined(); // an anonymous page stores no session
     const first = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), email: user.email, password: TEST_PASSWORD });
@@ -72,14 +72,14 @@ describe('login', () => {
 
   it('when the email is typed in another case, then login still works', async () => {
     const user = await createUser(ctx);
-    const res = await signInAs(browser(ctx.app), user.email.toUpperCase());
+    const res = await signInAs(webAgent(ctx.app), user.email.toUpperCase());
     expect(res.status).toBe(303);
   });
 
   it('when the password is wrong or the email unknown, then both get the same message on the re-rendered form (400, no HTTP challenge)', async () => {
     const user = await createUser(ctx);
-    const wrong = await signInAs(browser(ctx.app), user.email, 'not the password');
-    const unknown = await signInAs(browser(ctx.app), uniqueEmail('nobody'), 'not the password');
+    const wrong = await signInAs(webAgent(ctx.app), user.email, 'not the password');
+    const unknown = await signInAs(webAgent(ctx.app), uniqueEmail('nobody'), 'not the password');
     expect(wrong.status).toBe(400);
     expect(unknown.status).toBe(400);
     const message = (html: string) => /<div class="alert" role="alert" id="form-error">([^<]*)<\/div>/.exec(html)?.[1];
@@ -92,11 +92,11 @@ describe('login', () => {
     const dummy = jest.spyOn(ctx.services.hasher, 'verifyDummy');
     const verify = jest.spyOn(ctx.services.hasher, 'verify');
     try {
-      await signInAs(browser(ctx.app), uniqueEmail('ghost'), 'some password');
+      await signInAs(webAgent(ctx.app), uniqueEmail('ghost'), 'some password');
       expect(dummy).toHaveBeenCalledTimes(1);
       expect(verify).not.toHaveBeenCalled();
       const user = await createUser(ctx);
-      await signInAs(browser(ctx.app), user.email, 'wrong password');
+      await signInAs(webAgent(ctx.app), user.email, 'wrong password');
       expect(verify).toHaveBeenCalledTimes(1);
     } finally {
       dummy.mockRestore();
@@ -106,7 +106,7 @@ describe('login', () => {
 
   it('when the CSRF token is missing, then the login is refused with 403', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await agent.get('/login');
     const res = await agent.post('/login').type('form').send({ email: user.email, password: TEST_PASSWORD });
     expect(res.status).toBe(403);
@@ -114,7 +114,7 @@ describe('login', () => {
   });
 
   it('when fields are sent as arrays or huge strings, then the answer is a 4xx page, not a 500', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/login');
     const csrf = csrfFrom(page.text);
     const arr = await agent.post('/login').type('form').send(`_csrf=${csrf}&email=a@b.c&email=d@e.f&password=x&password=y`);
@@ -126,7 +126,7 @@ describe('login', () => {
   it('when the user is disabled, then login fails with the same message as a wrong password', async () => {
     const user = await createUser(ctx);
     await ctx.services.accounts.disableUser(user.id);
-    const res = await signInAs(browser(ctx.app), user.email);
+    const res = await signInAs(webAgent(ctx.app), user.email);
     expect(res.status).toBe(400);
     expect(res.text).toContain('Incorrect email or password.');
   });
@@ -134,7 +134,7 @@ describe('login', () => {
   it('when the login was started by an OAuth request, then the user returns to it after signing in', async () => {
     const user = await createUser(ctx);
     const returnTo = '/oauth/authorize?client_id=abc&state=a%3Db%2Bc%2Fd';
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get(`/login?return_to=${encodeURIComponent(returnTo)}`);
     expect(page.text).toContain('not your Amazon account');
     const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), email: user.email, password: TEST_PASSWORD, return_to: returnTo });
@@ -144,7 +144,7 @@ describe('login', () => {
   it('when return_to points to another site, then the user lands on the home page instead', async () => {
     const user = await createUser(ctx);
     for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example']) {
-      const res = await signInAs(browser(ctx.app), user.email, TEST_PASSWORD, evil);
+      const res = await signInAs(webAgent(ctx.app), user.email, TEST_PASSWORD, evil);
       expect(res.status).toBe(303);
       expect(res.headers.location).toBe('/');
     }
@@ -154,7 +154,7 @@ describe('login', () => {
 describe('logout', () => {
   it('when the user logs out, then the session is destroyed and the old cookie no longer works', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const login = await signInAs(agent, user.email);
     const cookie = sessionCookie(login)!;
     const home = await agent.get('/');
@@ -167,7 +167,7 @@ describe('logout', () => {
 
   it('when logout is posted without the CSRF token, then the user stays signed in', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     const res = await agent.post('/logout').type('form').send({});
     expect(res.status).toBe(403);
@@ -181,10 +181,10 @@ describe('login throttling', () => {
     const b = createTestContext({ LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3' });
     try {
       const user = await createUser(a);
-      expect((await signInAs(browser(a.app), user.email, 'wrong-1')).status).toBe(400);
-      expect((await signInAs(browser(b.app), user.email, 'wrong-2')).status).toBe(400);
-      expect((await signInAs(browser(a.app), user.email, 'wrong-3')).status).toBe(400);
-      const blocked = await signInAs(browser(b.app), user.email, TEST_PASSWORD);
+      expect((await signInAs(webAgent(a.app), user.email, 'wrong-1')).status).toBe(400);
+      expect((await signInAs(webAgent(b.app), user.email, 'wrong-2')).status).toBe(400);
+      expect((await signInAs(webAgent(a.app), user.email, 'wrong-3')).status).toBe(400);
+      const blocked = await signInAs(webAgent(b.app), user.email, TEST_PASSWORD);
       expect(blocked.status).toBe(429);
       expect(blocked.headers['retry-after']).toBeDefined();
       expect(blocked.text).toContain('Too many sign-in attempts');
@@ -200,7 +200,7 @@ describe('login throttling', () => {
       const tag = `xff-${Date.now()}`;
       // Each attempt claims another address; the server sees the socket address only.
       const statuses: number[] = [];
-      const agent = browser(c.app);
+      const agent = webAgent(c.app);
       for (let i = 0; i < 3; i++) {
         const page = await agent.get('/login');
         const res = await agent
@@ -225,12 +225,12 @@ describe('imported bcrypt users', () => {
     const email = uniqueEmail('import');
     const hash = await bcrypt.hash('old devise password', 10);
     await ctx.services.auth.importUsers([{ email, name: 'Imported', password_hash: hash }]);
-    const res = await signInAs(browser(ctx.app), email, 'old devise password');
+    const res = await signInAs(webAgent(ctx.app), email, 'old devise password');
     expect(res.status).toBe(303);
     const user = await ctx.services.accounts.findByEmail(email);
     expect(user?.passwordHash).toMatch(/^\$argon2id\$/);
     // and the old password still works against the new hash
-    expect((await signInAs(browser(ctx.app), email, 'old devise password')).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, 'old devise password')).status).toBe(303);
   });
 
   it('when a bcrypt password is longer than 72 bytes, then its first 72 bytes alone do not log in', async () => {
@@ -240,8 +240,8 @@ describe('imported bcrypt users', () => {
     await ctx.services.auth.importUsers([{ email, password_hash: hash }]);
     // bcrypt itself would accept this: it ignores everything after byte 72.
     expect(await bcrypt.compare(`${first72}-and-more`, hash)).toBe(true);
-    expect((await signInAs(browser(ctx.app), email, `${first72}-and-more`)).status).toBe(400);
-    expect((await signInAs(browser(ctx.app), email, first72)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, `${first72}-and-more`)).status).toBe(400);
+    expect((await signInAs(webAgent(ctx.app), email, first72)).status).toBe(303);
   });
 
   it('when one record of an import is bad, then nothing is imported', async () => {

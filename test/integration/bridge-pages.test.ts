@@ -1,5 +1,5 @@
 import { uniqueBridgeName, uniqueVendor } from '../support/bridge';
-import { browser, createTestContext, createUser, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, signInAs, TestContext, webAgent } from '../support/context';
 
 /** /admin/bridges: what an administrator sees of the bridges (never a secret). */
 let ctx: TestContext;
@@ -27,7 +27,7 @@ describe('the admin bridge pages', () => {
   it('when an administrator opens them, then each bridge shows its console values and callback URL, and no secret', async () => {
     const { name, client, clientSecret } = await aBridge();
     const admin = await createUser(ctx, { isAdmin: true });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, admin.email);
     const list = await agent.get('/admin/bridges');
     expect(list.status).toBe(200);
@@ -45,14 +45,14 @@ describe('the admin bridge pages', () => {
 
   it('when someone who is not an administrator opens them, then it is 403', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     expect((await agent.get('/admin/bridges')).status).toBe(403);
   });
 
   it('when a hostile request reaches the bridge endpoints, then it gets a clear 4xx, never a 500', async () => {
     const { name } = await aBridge();
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const paths = [
       `/bridge/${name}/authorize`,
       `/bridge/${name}/authorize?client_id[]=x`,

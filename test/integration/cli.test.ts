@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cli, FakeTerminal } from '../support/cli';
-import { browser, createTestContext, signInAs, TestContext, testDatabaseUrl, uniqueEmail } from '../support/context';
+import { createTestContext, signInAs, TestContext, testDatabaseUrl, uniqueEmail, webAgent } from '../support/context';
 import { PROJECT_ROOT } from '../../src/lib/paths';
 
 let ctx: TestContext;
@@ -22,7 +22,7 @@ describe('cli users', () => {
     expect(r.code).toBe(0);
     const out = r.json();
     expect(out).toMatchObject({ id: expect.any(Number), email });
-    expect((await signInAs(browser(ctx.app), email, 'a long password 1')).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, 'a long password 1')).status).toBe(303);
   });
 
   it('when users:create gets a bad email or a taken one, then it exits non-zero with a clear message', async () => {
@@ -58,7 +58,7 @@ describe('cli users', () => {
     const r = await cli(['users:disable', '--email', email, '--json']);
     expect(r.code).toBe(0);
     expect(r.json()).toMatchObject({ email, disabled: true });
-    expect((await signInAs(browser(ctx.app), email, 'a long password 1')).status).toBe(400);
+    expect((await signInAs(webAgent(ctx.app), email, 'a long password 1')).status).toBe(400);
     expect((await cli(['users:disable', '--email', uniqueEmail('ghost')])).code).toBe(1);
   });
 
@@ -71,7 +71,7 @@ describe('cli users', () => {
     expect(r.code).toBe(0);
     expect(r.json()).toEqual({ imported: 2, skipped: 0 });
     expect((await ctx.services.accounts.findByEmail(a))?.name).toBe('Smith, Ann');
-    expect((await signInAs(browser(ctx.app), b, 'devise pw 2')).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), b, 'devise pw 2')).status).toBe(303);
   });
 
   it('when users:import meets an existing user, then nothing is imported unless --skip-existing', async () => {
@@ -112,7 +112,7 @@ describe('cli db', () => {
 });
 
 describe('cli passwords, never on the command line', () => {
-  const signsIn = async (email: string, password: string) => (await signInAs(browser(ctx.app), email, password)).status === 303;
+  const signsIn = async (email: string, password: string) => (await signInAs(webAgent(ctx.app), email, password)).status === 303;
 
   it('when users:create gets --password-stdin, then the first line of standard input is the password, without its line ending, and nothing is printed about it', async () => {
     const email = uniqueEmail('stdin');
@@ -244,6 +244,6 @@ describe('cli password prompt on a real terminal', () => {
     expect(out).toContain('Password: ');
     expect(out).toContain('Repeat it: ');
     expect(out).not.toContain('pty pass phrase');
-    expect((await signInAs(browser(ctx.app), email, 'pty pass phrase 1')).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, 'pty pass phrase 1')).status).toBe(303);
   });
 });

@@ -1,7 +1,7 @@
 import { Express } from 'express';
 import request from 'supertest';
 import { DEVICE_COOKIE, DeviceCookies } from '../../src/auth/device-cookie';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, TEST_SESSION_SECRET } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TEST_SESSION_SECRET, TestContext, webAgent } from '../support/context';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -27,7 +27,7 @@ async function signInPresenting(app: Express, email: string, password: string, d
 
 /** A stranger (no device cookie) uses up the account's sign-in limit, and more. */
 async function exhaustAccount(email: string) {
-  const attacker = browser(ctx.app);
+  const attacker = webAgent(ctx.app);
   for (let i = 1; i <= 3; i++) expect((await signInAs(attacker, email, `guess ${i}`)).status).toBe(400);
   expect((await signInAs(attacker, email, 'guess 4')).status).toBe(429);
   return attacker;
@@ -36,7 +36,7 @@ async function exhaustAccount(email: string) {
 describe('device cookies (OWASP): lock-out is not a weapon', () => {
   it('when a stranger exhausts the account throttle, then the browser that signed in before still signs in, and the stranger stays throttled even with the right password', async () => {
     const user = await createUser(ctx);
-    const own = browser(ctx.app);
+    const own = webAgent(ctx.app);
     expect((await signInAs(own, user.email)).status).toBe(303);
     await own.post('/logout').type('form').send({ _csrf: csrfFrom((await own.get('/')).text) });
 
@@ -53,7 +53,7 @@ describe('device cookies (OWASP): lock-out is not a weapon', () => {
     const blocked = await signInAs(attacker, user.email, TEST_PASSWORD);
     expect(blocked.status).toBe(429);
     expect(blocked.headers['retry-after']).toBeDefined();
-    expect((await signInAs(browser(ctx.app), user.email, TEST_PASSWORD)).status).toBe(429); // any other new browser too
+    expect((await signInAs(webAgent(ctx.app), user.email, TEST_PASSWORD)).status).toBe(429); // any other new browser too
   });
 
   it('when a browser with a valid device cookie keeps guessing, then it is throttled under its own key, and the account key is untouched', async () => {

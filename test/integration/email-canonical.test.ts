@@ -5,7 +5,7 @@ import * as canonicalMigration from '../../migrations/20261201_006_users_email_c
 import { CanonicalEmailCollisionError } from '../../migrations/20261201_006_users_email_canonical';
 import { canonicalEmail } from '../../src/auth/email';
 import { cli } from '../support/cli';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, webAgent } from '../support/context';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -30,10 +30,10 @@ describe('one canonical form per email address', () => {
     try {
       const user = await createUser(c, { email: uniqueEmail('strasse') });
       for (const spelling of sameAccountSpellings(user.email)) {
-        expect((await signInAs(browser(c.app), spelling, 'wrong password')).status).toBe(400);
+        expect((await signInAs(webAgent(c.app), spelling, 'wrong password')).status).toBe(400);
       }
       // Five failures under five spellings: the sixth attempt, with the right password, is refused.
-      const blocked = await signInAs(browser(c.app), user.email, TEST_PASSWORD);
+      const blocked = await signInAs(webAgent(c.app), user.email, TEST_PASSWORD);
       expect(blocked.status).toBe(429);
     } finally {
       await c.close();
@@ -43,7 +43,7 @@ describe('one canonical form per email address', () => {
   it('when an address is spelled with fullwidth letters, invisible characters or ß, then the right password signs in to that one account', async () => {
     const user = await createUser(ctx, { email: uniqueEmail('strasse') });
     for (const spelling of sameAccountSpellings(user.email)) {
-      const agent = browser(ctx.app);
+      const agent = webAgent(ctx.app);
       expect((await signInAs(agent, spelling)).status).toBe(303);
       expect((await agent.get('/')).text).toContain(user.name);
     }
@@ -54,7 +54,7 @@ describe('one canonical form per email address', () => {
     await createUser(ctx, { email });
     const dotted = email.replace('tim', 't\u0130m');
     expect(canonicalEmail(dotted)).not.toBe(canonicalEmail(email));
-    const res = await signInAs(browser(ctx.app), dotted);
+    const res = await signInAs(webAgent(ctx.app), dotted);
     expect(res.status).toBe(400);
     expect(res.text).toContain('Incorrect email or password.');
   });
@@ -62,7 +62,7 @@ describe('one canonical form per email address', () => {
   it('when an account exists, then sign-up under another spelling of it is refused as taken, and a non-ASCII spelling is refused as invalid', async () => {
     const email = uniqueEmail('taken');
     await createUser(ctx, { email });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     for (const [spelling, message] of [
       [`  ${email.toUpperCase()} `, 'already exists'],
       [fullwidth(email), 'valid email'],

@@ -1,5 +1,5 @@
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, WebAgent, webAgent } from '../support/context';
 import { linkPath, TestSmtp } from '../support/smtp';
 
 let smtp: TestSmtp;
@@ -13,12 +13,12 @@ afterAll(async () => {
   await smtp.close();
 });
 
-async function signUp(agent: Browser, email: string, returnTo?: string) {
+async function signUp(agent: WebAgent, email: string, returnTo?: string) {
   const page = await agent.get(returnTo ? `/signup?return_to=${encodeURIComponent(returnTo)}` : '/signup');
   return agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email, name: 'New Cook', password: TEST_PASSWORD, ...(returnTo ? { return_to: returnTo } : {}) });
 }
 
-async function confirm(agent: Browser, link: string) {
+async function confirm(agent: WebAgent, link: string) {
   const page = await agent.get(link);
   expect(page.status).toBe(200);
   const token = new URL(link, 'http://x').searchParams.get('token')!;
@@ -29,8 +29,8 @@ describe('email verification at sign-up (REQUIRE_EMAIL_VERIFICATION=true)', () =
   it('when a new and a taken address sign up, then both get the same answer; the new one a link, the taken one a "someone tried" mail', async () => {
     const existing = await createUser(ctx);
     const fresh = uniqueEmail('fresh');
-    const a = await signUp(browser(ctx.app), fresh);
-    const b = await signUp(browser(ctx.app), existing.email);
+    const a = await signUp(webAgent(ctx.app), fresh);
+    const b = await signUp(webAgent(ctx.app), existing.email);
     expect(a.status).toBe(200);
     expect(b.status).toBe(200);
     const strip = (html: string, email: string) => html.replace(email, 'EMAIL').replace(/name="_csrf" value="[^"]+"/g, '');
@@ -45,7 +45,7 @@ describe('email verification at sign-up (REQUIRE_EMAIL_VERIFICATION=true)', () =
   it('when an unverified account reaches consent, then it cannot complete it until the address is confirmed, and then continues', async () => {
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
     const email = uniqueEmail('unverified');
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const toLogin = await agent.get(alexa.authorizationPath());
     const returnTo = new URL(toLogin.headers.location, 'http://x').searchParams.get('return_to')!;
     await signUp(agent, email, returnTo);
@@ -77,20 +77,20 @@ describe('email verification at sign-up (REQUIRE_EMAIL_VERIFICATION=true)', () =
 
   it('when the confirmation link is used twice or is garbage, then the page says so with a way to ask again', async () => {
     const email = uniqueEmail('twice');
-    await signUp(browser(ctx.app), email);
+    await signUp(webAgent(ctx.app), email);
     const link = linkPath(await smtp.waitFor(email, /Confirm your email/), '/verify-email');
-    expect((await confirm(browser(ctx.app), link)).status).toBe(200);
-    const again = await browser(ctx.app).get(link);
+    expect((await confirm(webAgent(ctx.app), link)).status).toBe(200);
+    const again = await webAgent(ctx.app).get(link);
     expect(again.status).toBe(400);
     expect(again.text).toContain('already used');
     expect(again.text).toContain('Sign in to send a new link');
-    expect((await browser(ctx.app).get('/verify-email?token=nonsense')).status).toBe(400);
+    expect((await webAgent(ctx.app).get('/verify-email?token=nonsense')).status).toBe(400);
   });
 
   it('when someone squatted an address, then its owner takes it over by resetting the password, which also proves the address', async () => {
     const email = uniqueEmail('squat');
-    await signUp(browser(ctx.app), email); // by a stranger, who never confirms
-    const agent = browser(ctx.app);
+    await signUp(webAgent(ctx.app), email); // by a stranger, who never confirms
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/forgot-password');
     await agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email });
     const link = linkPath(await smtp.waitFor(email, /Reset your/), '/reset-password');
@@ -113,7 +113,7 @@ describe('without REQUIRE_EMAIL_VERIFICATION', () => {
     const relaxed = createTestContext(smtp.env());
     try {
       const email = uniqueEmail('relaxed');
-      const agent = browser(relaxed.app);
+      const agent = webAgent(relaxed.app);
       const page = await agent.get('/signup');
       expect((await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), email, password: TEST_PASSWORD })).status).toBe(303);
       expect((await relaxed.services.accounts.findByEmail(email))!.emailVerifiedAt).toBeNull();

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { errorHandler } from '../../src/http/error-handler';
 import { AppError, oauthErrors } from '../../src/lib/errors';
 import { VIEWS_DIR } from '../../src/lib/paths';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, webAgent } from '../support/context';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -29,18 +29,18 @@ describe('form pages that re-render with an error', () => {
       [disabled.email, TEST_PASSWORD],
       ['', ''],
     ]) {
-      const res = await signInAs(browser(ctx.app), email, password);
+      const res = await signInAs(webAgent(ctx.app), email, password);
       expectFormError(res);
       expect(res.text).toContain('<form method="post" action="/login"');
     }
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/login');
     expectFormError(await agent.post('/login').type('form').send(`_csrf=${csrfFrom(page.text)}&email=a@b.c&email=d@e.f&password=x`));
   });
 
   it('when a sign-up fails validation or the email is taken, then the form is re-rendered with 400 and no HTTP challenge', async () => {
     const taken = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     for (const body of [{ email: 'not an email', password: TEST_PASSWORD }, { email: uniqueEmail(), password: 'short' }, { email: taken.email, password: TEST_PASSWORD }]) {
       const page = await agent.get('/signup');
       const res = await agent.post('/signup').type('form').send({ _csrf: csrfFrom(page.text), ...body });

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { sha256 } from '../../src/lib/crypto';
 import { OOB_REDIRECT_URI } from '../../src/oauth/clients/redirect-uris';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TestContext, webAgent } from '../support/context';
 
 /** Trying the server by hand, as Doorkeeper's guides teach it: `curl -F` and the out-of-band page. */
 
@@ -144,7 +144,7 @@ describe('code lifetimes', () => {
   async function oobCode() {
     const { client, clientSecret } = await ctx.services.clients.create({ name: 'By hand', redirectUris: [OOB_REDIRECT_URI] });
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     const page = await agent.get(`/oauth/authorize?${new URLSearchParams({ client_id: client.clientId, redirect_uri: OOB_REDIRECT_URI, response_type: 'code' })}`);
     const shown = await agent

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TestContext, webAgent } from '../support/context';
 
 /** /admin/idps: admins add, edit, turn off and remove providers; nobody else sees them; secrets never shown. */
 let ctx: TestContext;
@@ -14,7 +14,7 @@ afterAll(async () => {
 
 async function admin() {
   const user = await createUser(ctx, { isAdmin: true });
-  const agent = browser(ctx.app);
+  const agent = webAgent(ctx.app);
   await signInAs(agent, user.email);
   return agent;
 }
@@ -59,7 +59,7 @@ describe('admin sign-in providers', () => {
   });
 
   it('when a non-admin asks for the providers, then 403', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, (await createUser(ctx)).email);
     expect((await agent.get('/admin/idps')).status).toBe(403);
   });

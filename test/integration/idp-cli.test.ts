@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { cli } from '../support/cli';
-import { browser, createTestContext, TestContext } from '../support/context';
+import { createTestContext, TestContext, webAgent } from '../support/context';
 
 /** idps:add / list / update / remove, as an operator (or an outside check) drives them. */
 let ctx: TestContext;
@@ -39,7 +39,7 @@ describe('cli idps', () => {
     expect(row.client_secret_sealed).toMatch(/^v1\./);
     expect(row.client_secret_sealed).not.toContain(secret);
     expect(ctx.services.idps.secretOf((await ctx.services.idps.get(name)))).toBe(secret);
-    expect((await browser(ctx.app).get('/login')).text).toContain('Continue with Amazon');
+    expect((await webAgent(ctx.app).get('/login')).text).toContain('Continue with Amazon');
 
     const list = await cli(['idps:list', '--json']);
     expect(list.json()).toEqual(expect.arrayContaining([expect.objectContaining({ name, callback_url: out.callback_url })]));
@@ -97,7 +97,7 @@ describe('cli idps', () => {
     const r = await cli(['idps:update', '--name', name, '--display-name', 'Amazon (test)', '--disable', '--json']);
     expect(r.code).toBe(0);
     expect(r.json()).toMatchObject({ name, display_name: 'Amazon (test)', enabled: false, client_id: before.clientId, scope: 'profile' });
-    expect((await browser(ctx.app).get('/login')).text).not.toContain(`/login/idp/${name}/start`);
+    expect((await webAgent(ctx.app).get('/login')).text).not.toContain(`/login/idp/${name}/start`);
     const secret = await cli(['idps:update', '--name', name, '--client-secret-stdin', '--enable', '--json'], {}, 'new-secret');
     expect(secret.code).toBe(0);
     expect(ctx.services.idps.secretOf(await ctx.services.idps.get(name))).toBe('new-secret');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { logger } from '../../src/lib/logger';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, createTestContext, createUser, signInAs, TestContext, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, signInAs, TestContext, uniqueEmail, webAgent } from '../support/context';
 import { backToUs, LwaStandIn, LyingMode, LyingOidc, startAt, startLwaStandIn, startLyingOidc } from '../support/upstreams';
 
 /**
@@ -57,7 +57,7 @@ async function traces(provider: string, email?: unknown) {
 }
 
 /** Start, let the stand-in redirect back at once, and return our answer to the callback. */
-async function roundTrip(name: string, agent = browser(ctx.app), returnTo = '/') {
+async function roundTrip(name: string, agent = webAgent(ctx.app), returnTo = '/') {
   const authorizationUrl = await startAt(agent, `/login/idp/${name}/start?return_to=${encodeURIComponent(returnTo)}`);
   const up = await fetch(authorizationUrl, { redirect: 'manual' });
   const back = new URL(up.headers.get('location')!);
@@ -70,7 +70,7 @@ describe('the amazon preset against a Login with Amazon stand-in', () => {
     const email = uniqueEmail('amazon');
     lwa.profile = { user_id: `amzn1.account.${randomBytes(8).toString('hex').toUpperCase()}`, name: 'Alexa Owner', email };
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const returnTo = new URL((await agent.get(alexa.authorizationPath())).headers.location, 'http://x').searchParams.get('return_to')!;
     const authorizationUrl = new URL(await startAt(agent, `/login/idp/${amazonName}/start?return_to=${encodeURIComponent(returnTo)}`));
     expect(authorizationUrl.origin + authorizationUrl.pathname).toBe(`${lwa.origin}/ap/oa`);
@@ -122,7 +122,7 @@ describe('the amazon preset against a Login with Amazon stand-in', () => {
       expect(Date.now() - started).toBeLessThan(5000);
     }
     lwa.mode = 'ok';
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     expect((await signInAs(agent, user.email)).status).toBe(303);
   });
 });
@@ -186,7 +186,7 @@ describe('an OpenID Connect provider that lies', () => {
     try {
       lying.mode = 'discovery-hang';
       started = Date.now();
-      const res = await browser(ctx.app).get(`/login/idp/${fresh}/start`);
+      const res = await webAgent(ctx.app).get(`/login/idp/${fresh}/start`);
       expect(res.status).toBe(502);
       expect(res.text).toContain('Could not reach the provider');
       expect(Date.now() - started).toBeLessThan(5000);
@@ -199,7 +199,7 @@ describe('an OpenID Connect provider that lies', () => {
 
 describe('hostile requests to the sign-in routes', () => {
   it('when the provider name, state, cookies or parameters are nonsense, then 4xx pages, never a 5xx', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const paths = [
       '/login/idp/nope/start',
       '/login/idp/NOPE%00/start',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, WebAgent, webAgent } from '../support/context';
 import { backToUs, OidcUpstream, startAt, startOidcUpstream, throughUpstream } from '../support/upstreams';
 
 /**
@@ -49,7 +49,7 @@ async function upstreamUser(opts: { email?: string; verified?: boolean; name?: s
 }
 
 /** Our login page -> Continue with <name> -> the upstream's login and consent -> our callback. */
-async function signInThrough(agent: Browser, name: string, user: { email: string }, returnTo?: string) {
+async function signInThrough(agent: WebAgent, name: string, user: { email: string }, returnTo?: string) {
   const login = await agent.get(`/login${returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : ''}`);
   const href = new RegExp(`href="(/login/idp/${name}/start[^"]*)"`).exec(login.text)?.[1]?.replace(/&amp;/g, '&');
   if (!href) throw new Error('no "Continue with" button for the provider');
@@ -63,7 +63,7 @@ describe('the whole Alexa flow through an OpenID Connect provider', () => {
   it('when Alexa opens the authorization URL and the user continues with the provider, then Alexa gets a code with its exact state, and the tokens act as that user', async () => {
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx), { region: 'EU' });
     const person = await upstreamUser({ name: 'Ada Upstream' });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
 
     // Alexa's authorize -> our login page, which offers the provider and keeps the request.
     const authorize = await agent.get(alexa.authorizationPath());
@@ -111,10 +111,10 @@ describe('the whole Alexa flow through an OpenID Connect provider', () => {
 
   it('when the same upstream user signs in again, then it is the same local user (matched by subject, not email)', async () => {
     const person = await upstreamUser();
-    const first = await signInThrough(browser(ctx.app), names.plain, person);
+    const first = await signInThrough(webAgent(ctx.app), names.plain, person);
     expect(first.status).toBe(303);
     const user = await ctx.services.accounts.findByEmail(person.email);
-    const again = browser(ctx.app);
+    const again = webAgent(ctx.app);
     expect((await signInThrough(again, names.plain, person)).status).toBe(303);
     const home = await again.get('/account/identities');
     expect(home.text).toContain(person.email);
@@ -124,7 +124,7 @@ describe('the whole Alexa flow through an OpenID Connect provider', () => {
 
   it('when the user cancels at the provider, then a page offers to try again and to go back to Alexa with access_denied and the exact state', async () => {
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const loginPath = (await agent.get(alexa.authorizationPath())).headers.location;
     const returnTo = new URL(loginPath, 'http://x').searchParams.get('return_to')!;
     const authorizationUrl = await startAt(agent, `/login/idp/${names.plain}/start?return_to=${encodeURIComponent(returnTo)}`);
@@ -145,12 +145,12 @@ describe('the whole Alexa flow through an OpenID Connect provider', () => {
 
   it('when the callback comes back without this browser\'s round trip, or a second time, then a clear 400 page and nobody is signed in', async () => {
     const person = await upstreamUser();
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const authorizationUrl = await startAt(agent, `/login/idp/${names.plain}/start`);
     const back = await throughUpstream(authorizationUrl, person);
 
     // Another browser (an attacker's link with their own code): no round trip cookie.
-    const stranger = await backToUs(browser(ctx.app), back);
+    const stranger = await backToUs(webAgent(ctx.app), back);
     expect(stranger.status).toBe(400);
     expect(stranger.text).toContain('This sign-in has expired');
 
@@ -171,7 +171,7 @@ describe('which account an upstream identity reaches', () => {
   it('when someone registers a local user\'s email at the provider, then signing in asks for the local password and never links without it', async () => {
     const victim = await createUser(ctx, { email: uniqueEmail('victim') });
     const attacker = await upstreamUser({ email: victim.email, verified: true });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await signInThrough(agent, names.plain, attacker);
     expect(page.status).toBe(200);
     expect(page.text).toContain('already exists');
@@ -185,7 +185,7 @@ describe('which account an upstream identity reaches', () => {
     expect((await ctx.services.idpLogin.identities(victim)).identities).toEqual([]);
 
     // A fresh sign-in by the attacker still reaches the same question, not the account.
-    const again = await signInThrough(browser(ctx.app), names.plain, attacker);
+    const again = await signInThrough(webAgent(ctx.app), names.plain, attacker);
     expect(again.status).toBe(200);
     expect(again.text).toContain('already exists');
   });
@@ -193,7 +193,7 @@ describe('which account an upstream identity reaches', () => {
   it('when the owner of the local account proves its password, then the identity is linked and later sign-ins need no password', async () => {
     const owner = await createUser(ctx, { email: uniqueEmail('owner') });
     const person = await upstreamUser({ email: owner.email, verified: false });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await signInThrough(agent, names.plain, person, '/bookmarks');
     const linked = await agent.post('/login/idp/link').type('form').send({ _csrf: csrfFrom(page.text), password: TEST_PASSWORD });
     expect(linked.status).toBe(303);
@@ -201,7 +201,7 @@ describe('which account an upstream identity reaches', () => {
     const list = (await ctx.services.idpLogin.identities(owner)).identities;
     expect(list.map((i) => [i.subject, i.removable])).toEqual([[person.sub, true]]);
 
-    const next = await signInThrough(browser(ctx.app), names.plain, person);
+    const next = await signInThrough(webAgent(ctx.app), names.plain, person);
     expect(next.status).toBe(303);
     // Removing it is allowed (the password remains).
     const identities = await agent.get('/account/identities');
@@ -214,7 +214,7 @@ describe('which account an upstream identity reaches', () => {
   it('when the provider is trusted for email and says the email is verified, then it links to the local account at once', async () => {
     const owner = await createUser(ctx, { email: uniqueEmail('trusted') });
     const person = await upstreamUser({ email: owner.email, verified: true });
-    const res = await signInThrough(browser(ctx.app), names.trusted, person);
+    const res = await signInThrough(webAgent(ctx.app), names.trusted, person);
     expect(res.status).toBe(303);
     expect((await ctx.services.idpLogin.identities(owner)).identities.map((i) => i.subject)).toEqual([person.sub]);
   });
@@ -222,7 +222,7 @@ describe('which account an upstream identity reaches', () => {
   it('when the provider is trusted but the email is not verified, then the local password is still asked', async () => {
     const owner = await createUser(ctx, { email: uniqueEmail('unverified') });
     const person = await upstreamUser({ email: owner.email, verified: false });
-    const res = await signInThrough(browser(ctx.app), names.trusted, person);
+    const res = await signInThrough(webAgent(ctx.app), names.trusted, person);
     expect(res.status).toBe(200);
     expect(res.text).toContain('already exists');
     expect((await ctx.services.idpLogin.identities(owner)).identities).toEqual([]);
@@ -231,7 +231,7 @@ describe('which account an upstream identity reaches', () => {
   it('when a new user\'s email is not verified upstream, then the new account does not take that email as its address', async () => {
     const email = uniqueEmail('squat');
     const person = await upstreamUser({ email, verified: false });
-    expect((await signInThrough(browser(ctx.app), names.plain, person)).status).toBe(303);
+    expect((await signInThrough(webAgent(ctx.app), names.plain, person)).status).toBe(303);
     expect(await ctx.services.accounts.findByEmail(email)).toBeUndefined();
     // The real owner can still sign up with it.
     await expect(createUser(ctx, { email })).resolves.toMatchObject({ email });
@@ -239,10 +239,10 @@ describe('which account an upstream identity reaches', () => {
 
   it('when the user behind an identity is disabled, then signing in through the provider is refused with a page', async () => {
     const person = await upstreamUser();
-    expect((await signInThrough(browser(ctx.app), names.plain, person)).status).toBe(303);
+    expect((await signInThrough(webAgent(ctx.app), names.plain, person)).status).toBe(303);
     const user = (await ctx.services.accounts.findByEmail(person.email))!;
     await ctx.services.accounts.disableUser(user.id);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const res = await signInThrough(agent, names.plain, person);
     expect(res.status).toBe(403);
     expect(res.text).toContain('Account disabled');
@@ -251,7 +251,7 @@ describe('which account an upstream identity reaches', () => {
 
   it('when sign-up is closed for the provider, then an unknown identity gets a clear page and no account', async () => {
     const person = await upstreamUser();
-    const res = await signInThrough(browser(ctx.app), names.closed, person);
+    const res = await signInThrough(webAgent(ctx.app), names.closed, person);
     expect(res.status).toBe(403);
     expect(res.text).toContain('new accounts cannot be created');
     expect(await ctx.services.accounts.findByEmail(person.email)).toBeUndefined();
@@ -259,22 +259,22 @@ describe('which account an upstream identity reaches', () => {
 
   it('when a provider is turned off, then its button goes, its accounts stay, and they come back when it is turned on', async () => {
     const person = await upstreamUser();
-    expect((await signInThrough(browser(ctx.app), names.plain, person)).status).toBe(303);
+    expect((await signInThrough(webAgent(ctx.app), names.plain, person)).status).toBe(303);
     const user = await ctx.services.accounts.findByEmail(person.email);
     await ctx.services.idps.update(names.plain, { enabled: false });
     try {
-      expect((await browser(ctx.app).get('/login')).text).not.toContain(`/login/idp/${names.plain}/start`);
-      expect((await browser(ctx.app).get(`/login/idp/${names.plain}/start`)).status).toBe(404);
+      expect((await webAgent(ctx.app).get('/login')).text).not.toContain(`/login/idp/${names.plain}/start`);
+      expect((await webAgent(ctx.app).get(`/login/idp/${names.plain}/start`)).status).toBe(404);
       expect(await ctx.services.accounts.findById(user!.id)).toBeDefined();
     } finally {
       await ctx.services.idps.update(names.plain, { enabled: true });
     }
-    expect((await signInThrough(browser(ctx.app), names.plain, person)).status).toBe(303);
+    expect((await signInThrough(webAgent(ctx.app), names.plain, person)).status).toBe(303);
   });
 
   it('when a user without a password tries to remove their only sign-in, then it is refused; with a second one linked it is allowed', async () => {
     const person = await upstreamUser();
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     expect((await signInThrough(agent, names.plain, person)).status).toBe(303);
     let page = await agent.get('/account/identities');
     expect(page.text).not.toContain('/remove"');
@@ -294,7 +294,7 @@ describe('which account an upstream identity reaches', () => {
     expect(removed.status).toBe(303);
     expect((await ctx.services.idpLogin.identities(user)).identities.map((i) => i.providerName)).toEqual([names.trusted]);
     // Another user's identity id is not found.
-    const other = browser(ctx.app);
+    const other = webAgent(ctx.app);
     const stranger = await createUser(ctx);
     await signInAs(other, stranger.email);
     const page2 = await other.get('/account/identities');
@@ -306,7 +306,7 @@ describe('LOGIN_MODE=idp-only', () => {
   it('when passwords are turned off, then the login page goes straight to the provider, and the password form and sign-up are refused', async () => {
     const only = createTestContext({ LOGIN_MODE: 'idp-only', LOGIN_IDP: names.plain });
     try {
-      const agent = browser(only.app);
+      const agent = webAgent(only.app);
       const res = await agent.get('/login?return_to=%2Fbookmarks');
       expect(res.status).toBe(303);
       expect(res.headers.location).toBe(`/login/idp/${names.plain}/start?return_to=%2Fbookmarks`);
@@ -316,7 +316,7 @@ describe('LOGIN_MODE=idp-only', () => {
       expect(landed.headers.location).toBe('/bookmarks');
 
       const user = await createUser(only);
-      expect((await browser(only.app).get('/signup')).status).toBe(303);
+      expect((await webAgent(only.app).get('/signup')).status).toBe(303);
       // A valid anonymous form token (the same secret, from a password-mode page), and still no password sign-in.
       const form = await request(ctx.app).get('/login');
       const cookie = form.headers['set-cookie'] as unknown as string[];

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { accountLinkedEvent, alexaUserId, skillDisabledEvent } from '../support/alexa-envelopes';
 import { cli } from '../support/cli';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TestContext, webAgent } from '../support/context';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -21,7 +21,7 @@ async function alexaLifetime() {
   const user = await createUser(ctx);
   const client = await createAlexaClient(ctx, { rotation: 'rotate' });
   const alexa = new AlexaSimulator(ctx.app, client);
-  const agent = browser(ctx.app);
+  const agent = webAgent(ctx.app);
 
   // A wrong password on the way to the consent page.
   const start = await agent.get(alexa.authorizationPath());
@@ -83,7 +83,7 @@ describe('the timeline of a link', () => {
   it('when an admin looks a link up by email and client, then the page shows its timeline; by client alone, its links', async () => {
     const { user, client } = await alexaLifetime();
     const admin = await createUser(ctx, { isAdmin: true });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, admin.email);
     const page = await agent.get('/admin/links').query({ email: user.email, client_id: client.clientId });
     expect(page.status).toBe(200);
@@ -99,7 +99,7 @@ describe('the timeline of a link', () => {
 
   it('when an admin searches for an unknown email, a repeated parameter or an overlong one, then a clear 4xx page, never a 500', async () => {
     const admin = await createUser(ctx, { isAdmin: true });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, admin.email);
     expect((await agent.get('/admin/links').query({ email: 'nobody@example.test' })).status).toBe(404);
     expect((await agent.get('/admin/links?email=a@example.test&email=b@example.test')).status).toBe(400);
@@ -109,7 +109,7 @@ describe('the timeline of a link', () => {
 
   it('when someone who is not an admin opens the links page, then it is refused', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     expect((await agent.get('/admin/links').query({ email: user.email })).status).toBe(403);
     expect((await request(ctx.app).get('/admin/links')).status).toBe(303); // signed out: to the login page
@@ -117,7 +117,7 @@ describe('the timeline of a link', () => {
 
   it('when the user revokes a link on Connected apps, then the timeline says the user revoked it; the page showed when it was linked and last used', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     const client = await createAlexaClient(ctx);
     const alexa = new AlexaSimulator(ctx.app, client);

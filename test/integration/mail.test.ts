@@ -9,7 +9,7 @@ import { OutboxMailer } from '../../src/mail/outbox-mailer';
 import { SmtpMailer } from '../../src/mail/smtp-mailer';
 import { mails } from '../../src/mail/templates';
 import { cli } from '../support/cli';
-import { browser, createTestContext, createUser, csrfFrom } from '../support/context';
+import { createTestContext, createUser, csrfFrom, webAgent } from '../support/context';
 import { TestSmtp } from '../support/smtp';
 
 /** Captures what the logger writes while `fn` runs. */
@@ -34,7 +34,7 @@ describe('the outbox (no SMTP_URL)', () => {
       const user = await createUser(ctx);
       let token = '';
       const logs = await captureLogs(async () => {
-        const agent = browser(ctx.app);
+        const agent = webAgent(ctx.app);
         const page = await agent.get('/forgot-password');
         const res = await agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email: user.email });
         expect(res.status).toBe(200);
@@ -64,7 +64,7 @@ describe('the outbox (no SMTP_URL)', () => {
       expect(shown.code).toBe(0);
       token = /token=(lb_pr_[A-Za-z0-9_-]{43})/.exec(shown.stdout)?.[1] ?? '';
       expect(token).not.toBe(''); // the whole link, decoded, in one piece
-      const page = await browser(ctx.app).get(`/reset-password?token=${token}`);
+      const page = await webAgent(ctx.app).get(`/reset-password?token=${token}`);
       expect(page.status).toBe(200);
       expect((await cli(['mail:outbox', '--show', '../secrets.json'], { DATA_DIR: dataDir })).code).toBe(1);
     } finally {
@@ -86,7 +86,7 @@ describe('sending through SMTP', () => {
       const user = await createUser(ctx);
       smtp.failNext(2);
       const logs = await captureLogs(async () => {
-        const agent = browser(ctx.app);
+        const agent = webAgent(ctx.app);
         const page = await agent.get('/forgot-password');
         const res = await agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email: user.email });
         expect(res.status).toBe(200);
@@ -107,7 +107,7 @@ describe('sending through SMTP', () => {
     try {
       const user = await createUser(ctx);
       const logs = await captureLogs(async () => {
-        const agent = browser(ctx.app);
+        const agent = webAgent(ctx.app);
         const page = await agent.get('/forgot-password');
         const started = Date.now();
         const res = await agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email: user.email });

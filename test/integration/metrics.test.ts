@@ -4,7 +4,7 @@ import request from 'supertest';
 import { createMetricsApp } from '../../src/metrics/metrics.routes';
 import { ConfigError } from '../../src/config/config';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, createTestContext, createUser, signInAs, TestContext, testConfig } from '../support/context';
+import { createTestContext, createUser, signInAs, testConfig, TestContext, webAgent } from '../support/context';
 
 const METRICS_TOKEN = 'metrics-token-0123456789-abcdefghijklmnopqrstuvwxyz';
 
@@ -37,7 +37,7 @@ async function linkLifetime() {
   const user = await createUser(ctx);
   const client = await createAlexaClient(ctx);
   const alexa = new AlexaSimulator(ctx.app, client);
-  const agent = browser(ctx.app);
+  const agent = webAgent(ctx.app);
   const start = await agent.get(alexa.authorizationPath());
   const returnTo = new URL(start.headers.location, 'http://localhost').searchParams.get('return_to')!;
   expect((await signInAs(agent, user.email, 'a wrong password, typed by mistake', returnTo)).status).toBe(400);
@@ -144,7 +144,7 @@ describe('GET /metrics', () => {
 
   it('when the user signs in and links, then the password-hashing queue and pool gauges read back as numbers', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     const text = (await scrape()).text;
     expect(sample(text, 'linkbridge_password_hash_in_flight', { lane: 'login' })).toBe(0);

@@ -3,16 +3,16 @@ import request from 'supertest';
 import { OOB_REDIRECT_URI } from '../../src/oauth/clients/redirect-uris';
 import { accessTokenStore } from '../support/tokens';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TestContext, WebAgent, webAgent } from '../support/context';
 
 let ctx: TestContext;
-let agent: Browser;
+let agent: WebAgent;
 let userEmail: string;
 beforeAll(async () => {
   ctx = createTestContext();
   const user = await createUser(ctx);
   userEmail = user.email;
-  agent = browser(ctx.app);
+  agent = webAgent(ctx.app);
   await signInAs(agent, userEmail);
 });
 afterAll(() => ctx.close());
@@ -30,7 +30,7 @@ async function simpleClient(opts: { redirectUris?: string[]; isPublic?: boolean;
   });
 }
 
-const authorize = (params: Record<string, string> | string, who: Browser = agent) =>
+const authorize = (params: Record<string, string> | string, who: WebAgent = agent) =>
   who.get(`/oauth/authorize?${typeof params === 'string' ? params : new URLSearchParams(params).toString()}`);
 
 /** Codes issued to one client (other test files run in parallel on the same database). */
@@ -152,7 +152,7 @@ describe('authorization endpoint: after the client and redirect URI are proven',
 describe('login and consent', () => {
   it('when the user is signed out, then the authorize request goes to the login page and back to consent', async () => {
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
-    const fresh = browser(ctx.app);
+    const fresh = webAgent(ctx.app);
     const res = await fresh.get(alexa.authorizationPath());
     expect(res.status).toBe(302);
     const login = new URL(res.headers.location, 'http://localhost');
@@ -205,7 +205,7 @@ describe('login and consent', () => {
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
     const page = await agent.get(alexa.authorizationPath());
     const txId = /name="transaction_id" value="([^"]+)"/.exec(page.text)![1];
-    const other = browser(ctx.app);
+    const other = webAgent(ctx.app);
     const otherUser = await createUser(ctx);
     await signInAs(other, otherUser.email);
     const home = await other.get('/');

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { bearerProbeApp } from '../support/bearer-probe';
-import { browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TestContext, webAgent } from '../support/context';
 
 let ctx: TestContext;
 beforeAll(() => {
@@ -12,7 +12,7 @@ afterAll(() => ctx.close());
 describe('connected apps page', () => {
   it('when a user has linked Alexa, then the page lists it with its scopes, and Revoke kills the link and its tokens', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
     const tokens = await alexa.link(user, agent);
@@ -34,7 +34,7 @@ describe('connected apps page', () => {
     await alexa.link(owner);
     const grant = await ctx.knex('oauth_grants').where({ user_id: owner.id }).first();
     const intruder = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, intruder.email);
     const page = await agent.get('/account/connections');
     const res = await agent.post(`/account/connections/${grant.id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text) });
@@ -52,7 +52,7 @@ describe('connected apps page', () => {
 describe('admin client pages', () => {
   it('when a non-admin opens /admin/clients, then 403', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, user.email);
     expect((await agent.get('/admin/clients')).status).toBe(403);
     const page = await agent.get('/');
@@ -61,7 +61,7 @@ describe('admin client pages', () => {
 
   it('when an admin creates, edits, rotates and deletes a client, then each step works and secrets are shown once', async () => {
     const admin = await createUser(ctx, { isAdmin: true });
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await signInAs(agent, admin.email);
     const form = await agent.get('/admin/clients/new');
     expect(form.status).toBe(200);

@@ -2,7 +2,7 @@ import bcrypt from 'bcrypt';
 import request from 'supertest';
 import { sha256 } from '../../src/lib/crypto';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, WebAgent, webAgent } from '../support/context';
 import { linkPath, TestSmtp } from '../support/smtp';
 
 let smtp: TestSmtp;
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 const NEW_PASSWORD = 'a brand new password 42';
 
-async function askForReset(agent: Browser, email: string, returnTo?: string) {
+async function askForReset(agent: WebAgent, email: string, returnTo?: string) {
   const page = await agent.get(returnTo ? `/forgot-password?return_to=${encodeURIComponent(returnTo)}` : '/forgot-password');
   expect(page.status).toBe(200);
   return agent.post('/forgot-password').type('form').send({ _csrf: csrfFrom(page.text), email, ...(returnTo ? { return_to: returnTo } : {}) });
@@ -29,7 +29,7 @@ async function resetLink(email: string, after = 0): Promise<string> {
   return linkPath(mail, '/reset-password');
 }
 
-async function submitNewPassword(agent: Browser, link: string, password = NEW_PASSWORD) {
+async function submitNewPassword(agent: WebAgent, link: string, password = NEW_PASSWORD) {
   const form = await agent.get(link);
   expect(form.status).toBe(200);
   const token = new URL(link, 'http://x').searchParams.get('token')!;
@@ -46,8 +46,8 @@ describe('forgot password', () => {
   it('when the address has an account or not, then the answer is the same page, and only the account gets a mail', async () => {
     const user = await createUser(ctx);
     const nobody = uniqueEmail('nobody');
-    const known = await askForReset(browser(ctx.app), user.email);
-    const unknown = await askForReset(browser(ctx.app), nobody);
+    const known = await askForReset(webAgent(ctx.app), user.email);
+    const unknown = await askForReset(webAgent(ctx.app), nobody);
     expect(known.status).toBe(200);
     expect(unknown.status).toBe(200);
     const strip = (html: string, email: string) => html.replace(email, 'EMAIL').replace(/name="_csrf" value="[^"]+"/g, '');
@@ -67,7 +67,7 @@ describe('forgot password', () => {
 
   it('when the user resets, then the new password works, the old one not, and the user is signed in', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await askForReset(agent, user.email);
     const res = await submitNewPassword(agent, await resetLink(user.email));
     expect(res.status).toBe(303);
@@ -75,42 +75,42 @@ describe('forgot password', () => {
     const done = await agent.get(res.headers.location);
     expect(done.status).toBe(200);
     expect(done.text).toContain('signed out on every other device');
-    expect((await signInAs(browser(ctx.app), user.email, TEST_PASSWORD)).status).toBe(400);
-    expect((await signInAs(browser(ctx.app), user.email, NEW_PASSWORD)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), user.email, TEST_PASSWORD)).status).toBe(400);
+    expect((await signInAs(webAgent(ctx.app), user.email, NEW_PASSWORD)).status).toBe(303);
     const updated = await ctx.services.accounts.findById(user.id);
     expect(updated!.emailVerifiedAt).not.toBeNull();
   });
 
   it('when a link is used twice, then the second time gets a clear page with a way to ask again', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await askForReset(agent, user.email, '/recipes');
     const link = await resetLink(user.email);
     const form = await agent.get(link);
     const token = new URL(link, 'http://x').searchParams.get('token')!;
     const first = await agent.post('/reset-password').type('form').send({ _csrf: csrfFrom(form.text), token, password: NEW_PASSWORD });
     expect(first.status).toBe(303);
-    const again = await browser(ctx.app).get(link);
+    const again = await webAgent(ctx.app).get(link);
     expect(again.status).toBe(400);
     expect(again.text).toContain('already used');
     expect(again.text).toContain(`href="/forgot-password?return_to=%2Frecipes"`);
     // Posting the spent token (with a fresh form) changes nothing.
-    const other = browser(ctx.app);
+    const other = webAgent(ctx.app);
     const page = await other.get('/forgot-password');
     const replay = await other.post('/reset-password').type('form').send({ _csrf: csrfFrom(page.text), token, password: 'yet another password' });
     expect(replay.status).toBe(400);
-    expect((await signInAs(browser(ctx.app), user.email, NEW_PASSWORD)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), user.email, NEW_PASSWORD)).status).toBe(303);
   });
 
   it('when the same link is submitted in parallel, then exactly one reset wins', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await askForReset(agent, user.email);
     const link = await resetLink(user.email);
     const token = new URL(link, 'http://x').searchParams.get('token')!;
     const agents = await Promise.all(
       [0, 1, 2].map(async () => {
-        const a = browser(ctx.app);
+        const a = webAgent(ctx.app);
         return { a, csrf: csrfFrom((await a.get(link)).text) };
       }),
     );
@@ -120,11 +120,11 @@ describe('forgot password', () => {
 
   it('when the link is older than 30 minutes, then it has expired, says so, and offers a new one', async () => {
     const user = await createUser(ctx);
-    await askForReset(browser(ctx.app), user.email);
+    await askForReset(webAgent(ctx.app), user.email);
     const link = await resetLink(user.email);
     const token = new URL(link, 'http://x').searchParams.get('token')!;
     await ctx.knex('account_tokens').where({ token_hash: sha256(token) }).update({ expires_at: new Date(Date.now() - 1000) });
-    const page = await browser(ctx.app).get(link);
+    const page = await webAgent(ctx.app).get(link);
     expect(page.status).toBe(400);
     expect(page.text).toContain('This link has expired');
     expect(page.text).toContain('Send me a new link');
@@ -135,7 +135,7 @@ describe('forgot password', () => {
 
   it('when a link is freshly issued, then it expires 30 minutes later', async () => {
     const user = await createUser(ctx);
-    await askForReset(browser(ctx.app), user.email);
+    await askForReset(webAgent(ctx.app), user.email);
     const token = new URL(await resetLink(user.email), 'http://x').searchParams.get('token')!;
     const row = await ctx.knex('account_tokens').where({ token_hash: sha256(token) }).first();
     expect(new Date(row.expires_at).getTime() - new Date(row.created_at).getTime()).toBeGreaterThan(29.9 * 60_000);
@@ -146,11 +146,11 @@ describe('forgot password', () => {
     const user = await createUser(ctx);
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
     const tokens = await alexa.link(user);
-    const elsewhere = browser(ctx.app);
+    const elsewhere = webAgent(ctx.app);
     await signInAs(elsewhere, user.email);
     expect((await elsewhere.get('/')).status).toBe(200);
 
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await askForReset(agent, user.email);
     const res = await submitNewPassword(agent, await resetLink(user.email));
     const done = await agent.get(res.headers.location);
@@ -169,18 +169,18 @@ describe('forgot password', () => {
     const email = uniqueEmail('bcrypt');
     const long = 'ü'.repeat(40) + ' and more'; // 89 bytes in UTF-8
     await ctx.services.auth.importUsers([{ email, password_hash: await bcrypt.hash(long, 10) }]);
-    expect((await signInAs(browser(ctx.app), email, long)).status).toBe(400);
-    const agent = browser(ctx.app);
+    expect((await signInAs(webAgent(ctx.app), email, long)).status).toBe(400);
+    const agent = webAgent(ctx.app);
     await askForReset(agent, email);
     expect((await submitNewPassword(agent, await resetLink(email), long)).status).toBe(303);
     expect((await ctx.services.accounts.findByEmail(email))!.passwordHash).toMatch(/^\$argon2id\$/);
-    expect((await signInAs(browser(ctx.app), email, long)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, long)).status).toBe(303);
   });
 
   it('when the reset started from an Alexa authorization request, then the user continues into that request after the reset', async () => {
     const user = await createUser(ctx);
     const alexa = new AlexaSimulator(ctx.app, await createAlexaClient(ctx));
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const toLogin = await agent.get(alexa.authorizationPath());
     const returnTo = new URL(toLogin.headers.location, 'http://x').searchParams.get('return_to')!;
     await askForReset(agent, user.email, returnTo);
@@ -200,7 +200,7 @@ describe('forgot password', () => {
   it('when one address asks too often, then it is throttled (429) whether or not it has an account', async () => {
     for (const email of [(await createUser(ctx)).email, uniqueEmail('ghost')]) {
       const statuses = [];
-      for (let i = 0; i < 4; i++) statuses.push((await askForReset(browser(ctx.app), email)).status);
+      for (let i = 0; i < 4; i++) statuses.push((await askForReset(webAgent(ctx.app), email)).status);
       expect(statuses).toEqual([200, 200, 200, 429]);
     }
   });
@@ -211,7 +211,7 @@ describe('forgot password', () => {
       const address = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
       const statuses = [];
       for (let i = 0; i < 3; i++) {
-        const agent = browser(strict.app);
+        const agent = webAgent(strict.app);
         const page = await agent.get('/forgot-password');
         statuses.push((await agent.post('/forgot-password').set('X-Forwarded-For', address).type('form').send({ _csrf: csrfFrom(page.text), email: uniqueEmail('ip') })).status);
       }
@@ -222,7 +222,7 @@ describe('forgot password', () => {
   });
 
   it('when the inputs are hostile (arrays, garbage tokens, a bad address, no CSRF), then the answers are 4xx pages, never 500', async () => {
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     const page = await agent.get('/forgot-password');
     const csrf = csrfFrom(page.text);
     expect((await agent.post('/forgot-password').type('form').send(`_csrf=${csrf}&email=a@b.c&email=d@e.f`)).status).toBe(400);
@@ -238,7 +238,7 @@ describe('forgot password', () => {
 
   it('when the new password is too short, then the form says so and the link still works', async () => {
     const user = await createUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     await askForReset(agent, user.email);
     const link = await resetLink(user.email);
     const short = await submitNewPassword(agent, link, 'short');

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { browser, createTestContext, signInAs, TestContext } from '../support/context';
+import { createTestContext, signInAs, TestContext, webAgent } from '../support/context';
 import { apiUser, createRecipe, recipeInput, uniqueWord } from '../support/recipes';
 import { issueAccessToken } from '../support/tokens';
 
@@ -61,7 +61,7 @@ describe('API authentication (RFC 6750)', () => {
 
   it('when a signed-in browser calls the API with only its session cookie, then 401', async () => {
     const { user } = await apiUser(ctx);
-    const agent = browser(ctx.app);
+    const agent = webAgent(ctx.app);
     expect((await signInAs(agent, user.email)).status).toBe(303);
     expect((await agent.get('/')).status).toBe(200); // the session works on the site
     for (const path of ['/api/me', '/api/recipes', '/api/bookmarks']) {

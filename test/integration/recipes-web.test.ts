@@ -1,6 +1,6 @@
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import request from 'supertest';
-import { browser, Browser, createTestContext, createUser, csrfFrom, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TestContext, WebAgent, webAgent } from '../support/context';
 import { createRecipe, uniqueWord } from '../support/recipes';
 
 let ctx: TestContext;
@@ -11,13 +11,13 @@ afterAll(() => ctx.close());
 
 async function signedIn(opts: { isAdmin?: boolean; name?: string } = {}) {
   const user = await createUser(ctx, { name: opts.name ?? 'Web Cook', isAdmin: opts.isAdmin });
-  const agent = browser(ctx.app);
+  const agent = webAgent(ctx.app);
   expect((await signInAs(agent, user.email)).status).toBe(303);
   return { user, agent };
 }
 
 /** The CSRF token of a page the user has open. */
-const csrfOf = async (agent: Browser, path: string) => csrfFrom((await agent.get(path)).text);
+const csrfOf = async (agent: WebAgent, path: string) => csrfFrom((await agent.get(path)).text);
 
 const recipeForm = (overrides: Record<string, string> = {}) => ({
   title: 'Web omelette',

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { DEMO_RECIPES, DEMO_USER } from '../../src/recipes/demo-recipes';
 import { cli } from '../support/cli';
-import { browser, createTestContext, signInAs, TestContext, uniqueEmail } from '../support/context';
+import { createTestContext, signInAs, TestContext, uniqueEmail, webAgent } from '../support/context';
 import { issueAccessToken } from '../support/tokens';
 
 let ctx: TestContext;
@@ -19,7 +19,7 @@ describe('db:seed', () => {
     expect(r.code).toBe(0);
     const out = r.json();
     expect(out).toEqual({ email, password: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/), user_created: true, recipes: 12, recipes_created: 12 });
-    expect((await signInAs(browser(ctx.app), email, out.password)).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, out.password)).status).toBe(303);
 
     const user = (await ctx.services.accounts.findByEmail(email))!;
     const { token } = await issueAccessToken(ctx, { userId: user.id, scope: ['read'] });
@@ -39,7 +39,7 @@ describe('db:seed', () => {
     expect(second.json()).toEqual({ email, password: null, user_created: false, recipes: 12, recipes_created: 0 });
     const user = (await ctx.services.accounts.findByEmail(email))!;
     expect(await recipeCount(user.id)).toBe(12);
-    expect((await signInAs(browser(ctx.app), email, 'demo password 123')).status).toBe(303);
+    expect((await signInAs(webAgent(ctx.app), email, 'demo password 123')).status).toBe(303);
   });
 
   it('when run without options, then the demo user is demo@linkbridge.test and the output says how to sign in', async () => {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Browser, browser, createTestContext, createUser, csrfFrom, signInAs, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, signInAs, TEST_PASSWORD, TestContext, uniqueEmail, WebAgent, webAgent } from '../support/context';
 
 /** A client address of its own (IPv6 documentation prefix, RFC 3849), as one trusted proxy reports it. */
 const freshAddress = () => `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}::${randomBytes(2).toString('hex')}`;
 
-async function signUpFrom(agent: Browser, forwardedFor: string, body: Record<string, string>) {
+async function signUpFrom(agent: WebAgent, forwardedFor: string, body: Record<string, string>) {
   const page = await agent.get('/signup');
   return agent.post('/signup').set('X-Forwarded-For', forwardedFor).type('form').send({ _csrf: csrfFrom(page.text), password: TEST_PASSWORD, ...body });
 }
@@ -20,11 +20,11 @@ describe('sign-up throttling', () => {
 
   it('when one address makes too many sign-up attempts, then the next is refused with 429 and Retry-After before any password is hashed, and other addresses are unaffected', async () => {
     const address = freshAddress();
-    for (let i = 0; i < 3; i++) expect((await signUpFrom(browser(ctx.app), address, { email: uniqueEmail('flood') })).status).toBe(303);
+    for (let i = 0; i < 3; i++) expect((await signUpFrom(webAgent(ctx.app), address, { email: uniqueEmail('flood') })).status).toBe(303);
     const hash = jest.spyOn(ctx.services.hasher, 'hash');
     try {
       const email = uniqueEmail('flood');
-      const refused = await signUpFrom(browser(ctx.app), address, { email });
+      const refused = await signUpFrom(webAgent(ctx.app), address, { email });
       expect(refused.status).toBe(429);
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
       expect(refused.text).toContain('Too many sign-up attempts');
@@ -34,12 +34,12 @@ describe('sign-up throttling', () => {
     } finally {
       hash.mockRestore();
     }
-    expect((await signUpFrom(browser(ctx.app), freshAddress(), { email: uniqueEmail('other') })).status).toBe(303);
+    expect((await signUpFrom(webAgent(ctx.app), freshAddress(), { email: uniqueEmail('other') })).status).toBe(303);
   });
 
   it('when sign-up is used to ask whether an email has an account, then after a few tries per email (from any address, in any spelling) it stops answering', async () => {
     const existing = await createUser(ctx);
-    const ask = (spelling: string) => signUpFrom(browser(ctx.app), freshAddress(), { email: spelling });
+    const ask = (spelling: string) => signUpFrom(webAgent(ctx.app), freshAddress(), { email: spelling });
     const first = await ask(existing.email);
     expect(first.status).toBe(400);
     expect(first.text).toContain('already exists');
@@ -59,12 +59,12 @@ describe('hashing capacity under a sign-up flood', () => {
       const user = await createUser(c);
       const flood = await Promise.all(
         Array.from({ length: 8 }, async () => {
-          const agent = browser(c.app);
+          const agent = webAgent(c.app);
           const page = await agent.get('/signup');
           return { agent, csrf: csrfFrom(page.text) };
         }),
       );
-      const loginAgent = browser(c.app);
+      const loginAgent = webAgent(c.app);
       const loginPage = await loginAgent.get('/login');
 
       const signups = flood.map(({ agent, csrf }) => agent.post('/signup').type('form').send({ _csrf: csrf, email: uniqueEmail('flood'), password: TEST_PASSWORD }).then((r) => r)); // .then() sends it now
@@ -87,11 +87,11 @@ describe('hashing capacity under a sign-up flood', () => {
       const user = await createUser(c);
       const flood = await Promise.all(
         Array.from({ length: 5 }, async () => {
-          const agent = browser(c.app);
+          const agent = webAgent(c.app);
           return { agent, csrf: csrfFrom((await agent.get('/signup')).text) };
         }),
       );
-      const loginAgent = browser(c.app);
+      const loginAgent = webAgent(c.app);
       const loginPage = await loginAgent.get('/login');
       const finished: string[] = [];
       const signups = flood.map(({ agent, csrf }) =>

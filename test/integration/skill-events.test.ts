@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { AlexaClient, AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { accountLinkedEvent, alexaUserId, skillDisabledEvent, skillEventEnvelope } from '../support/alexa-envelopes';
-import { browser, Browser, createTestContext, createUser, signInAs, TestContext } from '../support/context';
+import { createTestContext, createUser, signInAs, TestContext, WebAgent, webAgent } from '../support/context';
 import { grantParts } from '../support/grant-fixtures';
 
 let ctx: TestContext;
@@ -20,7 +20,7 @@ function postEvent(client: AlexaClient | undefined, event: unknown) {
 /** A user linked through the real flow, signed in on the website, with the Alexa client and tokens. */
 async function linkedUser() {
   const user = await createUser(ctx);
-  const agent = browser(ctx.app);
+  const agent = webAgent(ctx.app);
   await signInAs(agent, user.email);
   const client = await createAlexaClient(ctx);
   const alexa = new AlexaSimulator(ctx.app, client);
@@ -30,7 +30,7 @@ async function linkedUser() {
 }
 
 const grantRow = (id: number) => ctx.knex('oauth_grants').where({ id }).first();
-const connectionsPage = async (agent: Browser) => (await agent.get('/account/connections')).text;
+const connectionsPage = async (agent: WebAgent) => (await agent.get('/account/connections')).text;
 
 describe('POST /alexa/skill-events: SkillAccountLinked', () => {
   it('when the Alexa client forwards SkillAccountLinked, then the userId is recorded and the connected-apps page shows the confirmation', async () => {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import request from 'supertest';
-import { browser, createTestContext, createUser, csrfFrom, TestContext, TEST_PASSWORD, uniqueEmail } from '../support/context';
+import { createTestContext, createUser, csrfFrom, TEST_PASSWORD, TestContext, uniqueEmail, webAgent } from '../support/context';
 
 /**
  * Forwarded headers only from proxies you name (security.md). The observable effect of req.ip is
@@ -26,7 +26,7 @@ const uniqueRemote = () => `2001:db8::${randomBytes(6).toString('hex').match(/.{
 
 /** A browser (cookies kept) whose connections come from the given local address. */
 function browserFrom(c: TestContext, address: string) {
-  const jar = browser(c.app);
+  const jar = webAgent(c.app);
   const via = new http.Agent({ localAddress: address });
   return {
     get: (path: string) => jar.get(path).agent(via),

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Express } from 'express';
 import request from 'supertest';
 import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
-import { browser, Browser, csrfFrom, TestContext, TEST_PASSWORD } from './context';
+import { csrfFrom, TEST_PASSWORD, TestContext, WebAgent, webAgent } from './context';
 
 export const REGIONS = ['NA', 'EU', 'FE'] as const;
 export type Region = (typeof REGIONS)[number];
@@ -76,7 +76,7 @@ export class AlexaSimulator {
   }
 
   /** The user's side in the companion app: sign in (if needed) and press Allow or Deny. */
-  async openAndDecide(user: { email: string; password?: string }, decision: 'allow' | 'deny' = 'allow', agent: Browser = browser(this.app)): Promise<URL> {
+  async openAndDecide(user: { email: string; password?: string }, decision: 'allow' | 'deny' = 'allow', agent: WebAgent = webAgent(this.app)): Promise<URL> {
     let res = await agent.get(this.authorizationPath());
     if (res.status === 302 && res.headers.location.startsWith('/login')) {
       const loginPage = await agent.get(res.headers.location);
@@ -98,7 +98,7 @@ export class AlexaSimulator {
     return location;
   }
 
-  async link(user: { email: string; password?: string }, agent?: Browser): Promise<TokenSet> {
+  async link(user: { email: string; password?: string }, agent?: WebAgent): Promise<TokenSet> {
     const location = await this.openAndDecide(user, 'allow', agent);
     const code = location.searchParams.get('code');
     if (!code) throw new Error(`no code: ${location.href}`);

@@ -81,14 +81,14 @@ export function csrfFrom(html: string): string {
   return m[1];
 }
 
-/** A browser: cookies kept between requests. */
-export type Browser = ReturnType<typeof request.agent>;
+/** A web agent (supertest, not Chromium): cookies kept between requests. */
+export type WebAgent = ReturnType<typeof request.agent>;
 
-export function browser(app: Express): Browser {
+export function webAgent(app: Express): WebAgent {
   return request.agent(app);
 }
 
-export async function signInAs(agent: Browser, email: string, password = TEST_PASSWORD, returnTo?: string) {
+export async function signInAs(agent: WebAgent, email: string, password = TEST_PASSWORD, returnTo?: string) {
   const page = await agent.get(returnTo ? `/login?return_to=${encodeURIComponent(returnTo)}` : '/login');
   const csrf = csrfFrom(page.text);
   return agent

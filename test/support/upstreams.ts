@@ -3,7 +3,7 @@ import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign } from 'n
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import path from 'node:path';
 import request from 'supertest';
-import { Browser } from './context';
+import { WebAgent } from './context';
 
 /** The user the upstream knows (its own account, unrelated to ours). */
 export interface UpstreamUser {
@@ -92,7 +92,7 @@ export async function throughUpstream(authorizationUrl: string, as: { email: str
 }
 
 /** Starts a sign-in at our start URL (or the login page that redirects there) and returns the upstream's authorization URL. */
-export async function startAt(agent: Browser, path: string): Promise<string> {
+export async function startAt(agent: WebAgent, path: string): Promise<string> {
   let res = await agent.get(path);
   for (let i = 0; i < 3 && res.status === 303 && res.headers.location.startsWith('/'); i++) res = await agent.get(res.headers.location);
   if (res.status !== 303) throw new Error(`expected a redirect to the upstream, got ${res.status}: ${res.text.slice(0, 300)}`);
@@ -100,7 +100,7 @@ export async function startAt(agent: Browser, path: string): Promise<string> {
 }
 
 /** Our callback URL as the upstream sent it, requested by our agent (path and query only: supertest). */
-export const backToUs = (agent: Browser, url: URL) => agent.get(url.pathname + url.search);
+export const backToUs = (agent: WebAgent, url: URL) => agent.get(url.pathname + url.search);
 
 // ---------------------------------------------------------------------------------------------
 // Stand-ins answering as specific upstreams do, in this process.
