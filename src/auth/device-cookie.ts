@@ -52,11 +52,4 @@ export class DeviceCookies {
 }
 
 /** The first value of cookie `name` in a Cookie header (no decoding: our values are base64url). */
-export function readCookie(header: unknown, name: string): string | undefined {
-  if (typeof header !== 'string') return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
+export { cookieValue as readCookie } from '../http/cookies';

@@ -1,3 +1,4 @@
+import { requestCookie } from './cookies';
 import { Request, RequestHandler, Response } from 'express';
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { AppError } from '../lib/errors';
@@ -49,7 +50,7 @@ export function csrfProtection(opts: { secret: string; secure: boolean }): Reque
 
   /** The visitor's cookie value, renewed (or first set) for another full lifetime. */
   const issueCookie = (req: Request, res: Response): string => {
-    const value = readCookie(req, cookieName) ?? randomBytes(32).toString('base64url');
+    const value = requestCookie(req, cookieName, COOKIE_VALUE) ?? randomBytes(32).toString('base64url');
     // Like express-session: a Secure cookie only when the request arrived over https (directly or
     // through a trusted proxy's X-Forwarded-Proto), so a misconfigured proxy fails visibly.
     if (!opts.secure || req.secure) {
@@ -67,22 +68,10 @@ export function csrfProtection(opts: { secret: string; secure: boolean }): Reque
     }) as typeof res.render;
     if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
     const sent = (req.body as Record<string, unknown> | undefined)?._csrf;
-    const cookie = req.user ? undefined : readCookie(req, cookieName);
+    const cookie = req.user ? undefined : requestCookie(req, cookieName, COOKIE_VALUE);
     const expected = req.user ? sessionToken(req) : cookie && anonymousToken(cookie);
     if (!expected || typeof sent !== 'string' || !safeEqual(sent, expected)) return next(new CsrfError());
     next();
   };
 }
 
-/** The first well-formed value of the named cookie; anything else counts as no cookie. */
-function readCookie(req: Request, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (typeof header !== 'string') return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    const value = part.slice(eq + 1).trim();
-    return COOKIE_VALUE.test(value) ? value : undefined;
-  }
-  return undefined;
-}

@@ -1,3 +1,4 @@
+import { requestCookie } from '../http/cookies';
 import { Request, Response, Router } from 'express';
 import { DEVICE_COOKIE, readCookie as readDeviceCookie } from '../auth/device-cookie';
 import { safeReturnTo } from '../auth/return-to';
@@ -15,17 +16,6 @@ const tripCookie = (secure: boolean) => (secure ? '__Host-lb.idp' : 'lb.idp');
 const pendingCookie = (secure: boolean) => (secure ? '__Host-lb.idp-link' : 'lb.idp-link');
 const SEALED = /^[A-Za-z0-9._-]{1,4000}$/;
 
-function readCookie(req: Request, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (typeof header !== 'string') return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    const value = part.slice(eq + 1).trim();
-    return SEALED.test(value) ? value : undefined;
-  }
-  return undefined;
-}
 
 /**
  * Sign-in through another provider:
@@ -97,7 +87,7 @@ export function idpRoutes(deps: {
 
   router.get('/login/idp/:name/callback', async (req, res) => {
     // Single use: whatever happens next, this browser's round trip is over.
-    const sealed = readCookie(req, tripCookie(deps.secureCookies));
+    const sealed = requestCookie(req, tripCookie(deps.secureCookies), SEALED);
     clear(res, tripCookie(deps.secureCookies));
     await handle(res, async () => {
       const p = await idpLogin.provider(req.params.name);
@@ -123,7 +113,7 @@ export function idpRoutes(deps: {
 
   router.post('/login/idp/link', async (req, res) => {
     const body = req.body as Record<string, unknown>;
-    const sealed = readCookie(req, pendingCookie(deps.secureCookies));
+    const sealed = requestCookie(req, pendingCookie(deps.secureCookies), SEALED);
     await handle(res, async () => {
       try {
         const { user, returnTo, deviceCookie } = await idpLogin.proveAndLink(sealed, {
