@@ -1,3 +1,4 @@
+import { consoleFormText } from './client.commands';
 import { BridgeInput, parsePairs, parseScopeMapping } from '../bridge/bridge-input';
 import { bridgeConsoleValues, bridgeJson } from '../bridge/bridge.service';
 import { Bridge } from '../bridge/bridge.types';
@@ -92,32 +93,21 @@ async function configFromFlags(ctx: CliContext, values: Record<string, unknown>)
 }
 
 function consoleText(v: ReturnType<typeof bridgeConsoleValues>, bridge: Bridge, heading: string): string {
-  return [
+  return consoleFormText({
     heading,
-    '',
-    'In the Alexa Developer Console: your skill > Build > Tools > Account Linking, fill in:',
-    `  Authorization Grant Type:            ${v.authorization_grant_type}`,
-    `  Your Web Authorization URI:          ${v.authorization_uri}`,
-    `  Access Token URI:                    ${v.access_token_uri}`,
-    `  Your Client ID:                      ${v.client_id}`,
-    v.client_secret
-      ? `  Your Secret:                         ${v.client_secret}\n                                       (shown once; only its hash is stored)`
-      : '  Your Secret:                         (the one printed when the bridge was created; clients:rotate-secret --client-id ID makes a new one)',
-    `  Your Authentication Scheme:          ${v.authentication_scheme}`,
-    `  Scope:                               ${v.scopes.length ? `${v.scopes.join(', ')}   (add each as its own entry)` : '(none)'}`,
-    '  Domain List:                         (leave empty)',
-    `  Default Access Token Expiration Time: ${v.default_access_token_expiration_time}   (seconds; used when the upstream gives no expires_in, and we always send expires_in)`,
-    '',
-    'Alexa Redirect URLs (registered on the bridge, compared exactly):',
-    ...v.alexa_redirect_urls.map((u) => `  ${u}`),
-    '',
-    'At the upstream OAuth server, register this callback (redirect) URL for the client:',
-    `  ${v.upstream_callback_url}`,
-    '',
-    bridge.baseUrl.startsWith('https:')
-      ? 'Serve these URLs over HTTPS on port 443 with a full certificate chain from a public CA (TLS 1.2 allowed).'
-      : 'WARNING: plain http is for local testing only; Alexa will refuse to link against it.',
-  ].join('\n');
+    values: v,
+    secretLines: [
+      v.client_secret
+        ? `  Your Secret:                         ${v.client_secret}\n                                       (shown once; only its hash is stored)`
+        : '  Your Secret:                         (the one printed when the bridge was created; clients:rotate-secret --client-id ID makes a new one)',
+    ],
+    scopeLine: v.scopes.length ? `${v.scopes.join(', ')}   (add each as its own entry)` : '(none)',
+    domainNote: '(leave empty)',
+    expiryNote: '(seconds; used when the upstream gives no expires_in, and we always send expires_in)',
+    redirectsOn: 'the bridge',
+    extra: ['At the upstream OAuth server, register this callback (redirect) URL for the client:', `  ${v.upstream_callback_url}`, ''],
+    https: bridge.baseUrl.startsWith('https:'),
+  });
 }
 
 const bridgesCreate: Command = {

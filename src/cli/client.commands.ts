@@ -242,35 +242,68 @@ const alexaSetup: Command = {
     const ttl = client.accessTokenTtl ?? ctx.config.tokens.accessTokenTtlSeconds;
     const v = alexaConsoleValues(baseUrl, client, clientSecret ?? null, ttl);
     ctx.out(
-      [
-        `${existing ? 'Updated' : 'Created'} the Alexa client "${client.name}" for vendor ${vendorId}.`,
-        '',
-        'In the Alexa Developer Console: your skill > Build > Tools > Account Linking, fill in:',
-        `  Authorization Grant Type:            ${v.authorization_grant_type}`,
-        `  Your Web Authorization URI:          ${v.authorization_uri}`,
-        `  Access Token URI:                    ${v.access_token_uri}`,
-        `  Your Client ID:                      ${v.client_id}`,
-        clientSecret
-          ? `  Your Secret:                         ${clientSecret}`
-          : '  Your Secret:                         (unchanged: the one printed when the client was created)',
-        clientSecret
-          ? `                                       (shown once; ${existing ? 'the previous secret keeps working for 24 hours' : 'only its hash is stored'})`
-          : '                                       (lost it? run again with --rotate-secret; the old one then works for 24 hours more)',
-        `  Your Authentication Scheme:          ${v.authentication_scheme}`,
-        `  Scope:                               ${v.scopes.join(', ')}   (add each as its own entry)`,
-        '  Domain List:                         (leave empty: the login page loads nothing from other domains)',
-        `  Default Access Token Expiration Time: ${v.default_access_token_expiration_time}   (seconds; we always send expires_in too)`,
-        '',
-        'Alexa Redirect URLs (registered on the client, compared exactly):',
-        ...v.alexa_redirect_urls.map((u) => `  ${u}`),
-        '',
-        url.protocol === 'https:'
-          ? 'Serve these URLs over HTTPS on port 443 with a full certificate chain from a public CA (TLS 1.2 allowed).'
-          : 'WARNING: plain http is for local testing only; Alexa will refuse to link against it.',
-      ].join('\n'),
+      consoleFormText({
+        heading: `${existing ? 'Updated' : 'Created'} the Alexa client "${client.name}" for vendor ${vendorId}.`,
+        values: v,
+        secretLines: clientSecret
+          ? [
+              `  Your Secret:                         ${clientSecret}`,
+              `                                       (shown once; ${existing ? 'the previous secret keeps working for 24 hours' : 'only its hash is stored'})`,
+            ]
+          : [
+              '  Your Secret:                         (unchanged: the one printed when the client was created)',
+              '                                       (lost it? run again with --rotate-secret; the old one then works for 24 hours more)',
+            ],
+        scopeLine: `${v.scopes.join(', ')}   (add each as its own entry)`,
+        domainNote: '(leave empty: the login page loads nothing from other domains)',
+        expiryNote: '(seconds; we always send expires_in too)',
+        redirectsOn: 'the client',
+        https: url.protocol === 'https:',
+      }),
       v,
     );
   },
 };
 
 export const clientCommands = [clientsCreate, clientsUpdate, clientsList, clientsRotateSecret, clientsDelete, alexaSetup, tokensCleanup];
+
+/**
+ * The Alexa Developer Console's account-linking form, field by field, as alexa:setup and
+ * bridges:create print it; what differs between them comes in the parameters.
+ */
+export function consoleFormText(f: {
+  heading: string;
+  values: { authorization_grant_type: string; authorization_uri: string; access_token_uri: string; client_id: string; authentication_scheme: string; default_access_token_expiration_time: number; alexa_redirect_urls: string[] };
+  secretLines: string[];
+  scopeLine: string;
+  domainNote: string;
+  expiryNote: string;
+  redirectsOn: string;
+  /** Lines after the redirect URLs (a bridge's upstream callback). */
+  extra?: string[];
+  https: boolean;
+}): string {
+  const v = f.values;
+  return [
+    f.heading,
+    '',
+    'In the Alexa Developer Console: your skill > Build > Tools > Account Linking, fill in:',
+    `  Authorization Grant Type:            ${v.authorization_grant_type}`,
+    `  Your Web Authorization URI:          ${v.authorization_uri}`,
+    `  Access Token URI:                    ${v.access_token_uri}`,
+    `  Your Client ID:                      ${v.client_id}`,
+    ...f.secretLines,
+    `  Your Authentication Scheme:          ${v.authentication_scheme}`,
+    `  Scope:                               ${f.scopeLine}`,
+    `  Domain List:                         ${f.domainNote}`,
+    `  Default Access Token Expiration Time: ${v.default_access_token_expiration_time}   ${f.expiryNote}`,
+    '',
+    `Alexa Redirect URLs (registered on ${f.redirectsOn}, compared exactly):`,
+    ...v.alexa_redirect_urls.map((u) => `  ${u}`),
+    '',
+    ...(f.extra ?? []),
+    f.https
+      ? 'Serve these URLs over HTTPS on port 443 with a full certificate chain from a public CA (TLS 1.2 allowed).'
+      : 'WARNING: plain http is for local testing only; Alexa will refuse to link against it.',
+  ].join('\n');
+}
