@@ -6,7 +6,7 @@ import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
 import { DataDirOwnerError } from './lib/private-fs';
-import { logger, setLogLevel } from './lib/logger';
+import { bufferLogOutput, flushLogOutput, logger, setLogLevel } from './lib/logger';
 import { createMetricsApp } from './metrics/metrics.routes';
 import { createServices } from './services';
 
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     throw err;
   }
   setLogLevel(config.logLevel);
+  bufferLogOutput();
+  logCrashes();
   if (config.webConcurrency > 1 && cluster.isPrimary) return runPrimary(config);
   return runServer(config, cluster.isWorker);
 }
@@ -185,7 +187,22 @@ function printWelcome(config: Config, port: number, embedded: boolean, noUsersYe
       : []),
     '',
   ];
+  flushLogOutput(); // the lines logged so far come first
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * A crash is logged (with its stack) and the buffered log lines are written before the process
+ * exits 1 (pino flushes its buffer synchronously on exit): the last lines before a crash are the
+ * ones an operator needs.
+ */
+function logCrashes(): void {
+  const crash = (kind: string) => (err: unknown) => {
+    logger.fatal({ err }, kind);
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash('uncaught exception: exiting'));
+  process.on('unhandledRejection', crash('unhandled promise rejection: exiting'));
 }
 
 main().catch((err) => {

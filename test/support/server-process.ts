@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../src/lib/paths';
 import { TEST_SESSION_SECRET } from './context';
@@ -13,34 +14,45 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the built server (npm test builds first) as a separate process, as an operator would. */
-export function startServerProcess(env: Record<string, string>, opts: { timeoutMs?: number } = {}): ServerProcess {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/src/main.js')], {
+/**
+ * Starts the built server (npm test builds first) as a separate process, as an operator would.
+ * `stdoutFile`: its standard output goes to that file (as a process manager writes logs), not to
+ * a pipe; `nodeArgs` come before the script (e.g. --require of a test preload).
+ */
+export function startServerProcess(env: Record<string, string>, opts: { timeoutMs?: number; stdoutFile?: string; nodeArgs?: string[] } = {}): ServerProcess {
+  const fd = opts.stdoutFile ? openSync(opts.stdoutFile, 'a') : undefined;
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(PROJECT_ROOT, 'dist/src/main.js')], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd ?? 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  if (fd !== undefined) closeSync(fd); // the child has its own copy
+  let piped = '';
+  const output = () => (opts.stdoutFile ? readFileSync(opts.stdoutFile, 'utf8') : '') + piped;
+  child.stdout?.on('data', (d) => (piped += d));
+  child.stderr!.on('data', (d) => (piped += d));
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), opts.timeoutMs ?? 60000);
-    child.stdout!.on('data', () => {
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output()}`)), opts.timeoutMs ?? 60000);
+    const look = () => {
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output());
       if (m) {
         clearTimeout(timer);
+        clearInterval(poll);
         resolve(Number(m[1]));
       }
-    });
+    };
+    const poll = setInterval(look, opts.stdoutFile ? 50 : 1000);
+    child.stdout?.on('data', look);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(Object.assign(new Error(`exited ${code}:\n${output}`), { code, output }));
+      clearInterval(poll);
+      reject(Object.assign(new Error(`exited ${code}:\n${output()}`), { code, output: output() }));
     });
   });
   ready.catch(() => undefined);
   return {
     child,
     ready,
-    output: () => output,
+    output,
     url: (port) => `http://127.0.0.1:${port}`,
     stop: (signal = 'SIGTERM') =>
       new Promise((resolve) => {
