@@ -1,6 +1,7 @@
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,8 +38,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-function keepTail(proc: ChildProcess): () => string {
+function keepTail(proc: ChildProcess, stdoutFile?: string): () => string {
   const lines: string[] = [];
+  if (stdoutFile) {
+    proc.stderr?.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.trim())));
+    return () => {
+      let text = '';
+      try {
+        text = readFileSync(stdoutFile, 'utf8');
+      } catch {
+        // not written yet
+      }
+      return [...text.split('\n').filter((l) => l.trim()).slice(-30), ...lines.slice(-30)].map((l) => (l.length > 400 ? `${l.slice(0, 400)}...` : l)).join('\n');
+    };
+  }
   const add = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
@@ -51,8 +64,8 @@ function keepTail(proc: ChildProcess): () => string {
   return () => lines.join('\n');
 }
 
-function track(name: string, proc: ChildProcess, port: number): Child {
-  const tail = keepTail(proc);
+function track(name: string, proc: ChildProcess, port: number, stdoutFile?: string): Child {
+  const tail = keepTail(proc, stdoutFile);
   let stopping = false;
   const child: Child = {
     name,
@@ -108,13 +121,24 @@ export function killAllNow(): void {
  * Starts `node script` with an environment and waits until it is ready: until it answers 200 on
  * `readyUrl`, or (forked with IPC) until it sends {type: 'ready', ...}, which is returned.
  */
-export async function startNode<Ready = unknown>(opts: { name: string; script: string; env: NodeJS.ProcessEnv; port: number; nodeArgs?: string[]; readyUrl?: string }): Promise<{ child: Child; ready: Ready }> {
+export async function startNode<Ready = unknown>(opts: {
+  name: string;
+  script: string;
+  env: NodeJS.ProcessEnv;
+  port: number;
+  nodeArgs?: string[];
+  readyUrl?: string;
+  /** Standard output: a pipe to us (default), or a file descriptor / pipe to another process (spawned children only). */
+  stdout?: number | Writable;
+  /** The file its standard output goes to, for the tail when it dies. */
+  stdoutFile?: string;
+}): Promise<{ child: Child; ready: Ready }> {
   const stdio: Array<'ignore' | 'pipe' | 'ipc'> = ['ignore', 'pipe', 'pipe'];
   const nodeArgs = opts.nodeArgs ?? [];
   const proc = opts.readyUrl
-    ? spawn(process.execPath, [...nodeArgs, opts.script], { env: opts.env, stdio })
+    ? spawn(process.execPath, [...nodeArgs, opts.script], { env: opts.env, stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'] })
     : fork(opts.script, [], { env: opts.env, execArgv: nodeArgs, stdio: [...stdio, 'ipc'] });
-  const child = track(opts.name, proc, opts.port);
+  const child = track(opts.name, proc, opts.port, opts.stdoutFile);
   const timeoutMs = 60000;
   let timer: NodeJS.Timeout | undefined;
   const died = new Promise<never>((_, reject) => {
@@ -141,8 +165,23 @@ export async function startNode<Ready = unknown>(opts: { name: string; script: s
 
 const ROOT = resolve(__dirname, '..', '..');
 
-/** Our server (`node dist/src/main.js`), one process or WEB_CONCURRENCY of them, on a free port. */
-export async function startServer(opts: { name: string; databaseUrl: string; webConcurrency: number; serverEnv: Record<string, string>; profileDir?: string }): Promise<Child> {
+/**
+ * Where our server's standard output goes. `file`: a file, as a process manager or `npm start >
+ * log` writes it; `pipe`: a pipe read by another process (bench/log-sink.ts), as a container
+ * runtime or systemd collects it; `quiet-logs`: LOG_LEVEL=warn, for comparison only.
+ */
+export type LogMode = 'file' | 'pipe' | 'quiet-logs';
+
+export interface ServerChild extends Child {
+  /** Where its log lines end up (file and pipe modes), complete once stop() resolved. */
+  logFile?: string;
+}
+
+/**
+ * Our server (`node dist/src/main.js`), one process or WEB_CONCURRENCY of them, on a free port,
+ * at its defaults: LOG_LEVEL unset (info, one line per request) unless logs is `quiet-logs`.
+ */
+export async function startServer(opts: { name: string; databaseUrl: string; webConcurrency: number; serverEnv: Record<string, string>; logs: LogMode; logDir: string; profileDir?: string }): Promise<ServerChild> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -152,7 +191,7 @@ export async function startServer(opts: { name: string; databaseUrl: string; web
     HOST: '127.0.0.1',
     PORT: String(port),
     PUBLIC_URL: `http://127.0.0.1:${port}`,
-    LOG_LEVEL: 'warn',
+    ...(opts.logs === 'quiet-logs' ? { LOG_LEVEL: 'warn' } : {}),
     SESSION_SECRET: randomBytes(36).toString('base64url'),
     DATA_DIR: join(os.tmpdir(), `linkbridge-bench-${process.pid}`),
     // Throttling counts every attempt from 127.0.0.1: lift it so it does not refuse the load.
@@ -161,9 +200,26 @@ export async function startServer(opts: { name: string; databaseUrl: string; web
     WEB_CONCURRENCY: String(opts.webConcurrency),
     ...opts.serverEnv,
   };
-  const nodeArgs = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [];
+  const nodeArgs = [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.logDir}`];
   const script = join(ROOT, 'dist', 'src', 'main.js');
-  return (await startNode({ name: opts.name, script, env, port, nodeArgs, readyUrl: `http://127.0.0.1:${port}/readyz` })).child;
+  mkdirSync(opts.logDir, { recursive: true });
+  const logFile = opts.logs === 'quiet-logs' ? undefined : join(opts.logDir, `${opts.name.replace(/[^A-Za-z0-9._-]+/g, '_')}.log`);
+  let stdout: number | Writable | undefined;
+  let sink: ChildProcess | undefined;
+  if (opts.logs === 'file') stdout = openSync(logFile!, 'a');
+  if (opts.logs === 'pipe') {
+    sink = spawn(process.execPath, [join(__dirname, 'log-sink.js'), logFile!], { stdio: ['pipe', 'ignore', 'inherit'] });
+    stdout = sink.stdin!;
+  }
+  const readyUrl = `http://127.0.0.1:${port}/readyz`;
+  const started = startNode({ name: opts.name, script, env, port, nodeArgs, readyUrl, stdout, stdoutFile: logFile });
+  // The server has its own copy now: ours would keep the file open or the sink from seeing the end.
+  if (typeof stdout === 'number') closeSync(stdout);
+  else stdout?.destroy();
+  const child = (await started).child;
+  const sinkDone = sink ? new Promise<void>((resolve) => (sink!.exitCode !== null ? resolve() : sink!.once('exit', () => resolve()))) : Promise.resolve();
+  // The sink reads until the server's end of the pipe closes, then exits: stop() waits for both.
+  return { ...child, logFile, stop: () => child.stop().then(() => sinkDone) };
 }
 
 /** One of the benchmark's own children (bench/floor.ts, bench/peer.ts), forked on a free port given as `<PREFIX>_PORT`. */

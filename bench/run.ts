@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { createKnex } from '../src/db/knex';
@@ -5,9 +6,10 @@ import { migrateLatest } from '../src/db/migrate';
 import { BenchSetupError, benchDatabaseName, connectAdmin, createDatabase, databaseUrl, DEFAULT_ADMIN_URL, dropDatabase, redactUrl } from './db';
 import { ClosedLoad, HttpCall, LoginForms, runClosed } from './load';
 import pg from 'pg';
-import { assertChildrenAlive, CpuMeter, killAllNow, processTree, RssSampler, sleep, startBenchChild, startServer, stopAll } from './procs';
-import { describeMachine, memoryReport, report, RoundSummary, Side, TargetDef, TargetRecorder, WebConcurrencyReport } from './report';
-import { createCodes, seedDatabase, SeedResult } from './seed';
+import { assertChildrenAlive, CpuMeter, killAllNow, processTree, RssSampler, ServerChild, sleep, startBenchChild, startServer, stopAll } from './procs';
+import { HeapSummary, summarizeHeapSnapshot, takeHeapSnapshot } from './heap';
+import { describeMachine, LIMITS, LogReport, memoryReport, report, RoundSummary, scaleLabel, Side, TargetDef, TargetRecorder, WebConcurrencyReport } from './report';
+import { createCodes, growDatabase, seedDatabase, SeedResult } from './seed';
 
 /**
  * `npm run bench`: one run that creates a throwaway database on the machine's PostgreSQL, seeds
@@ -56,12 +58,31 @@ function readOptions(env: NodeJS.ProcessEnv) {
     users: intEnv(env, 'BENCH_USERS', 100000, 1000, 10000000),
     recipes: intEnv(env, 'BENCH_RECIPES', 10000, 100, 10000000),
     webConcurrency: intEnv(env, 'BENCH_WEB_CONCURRENCY', 2, 1, 64),
+    /** The second scale: live access tokens (and grants, refresh tokens, users) the tables grow to; 0 skips it. */
+    scaleTokens: intEnv(env, 'BENCH_SCALE_TOKENS', 5_000_000, 0, 100_000_000),
+    variants: readVariants(env.BENCH_VARIANTS),
     targets,
     cpuProf: env.BENCH_CPU_PROF === '1',
     keepDb: env.BENCH_KEEP_DB === '1',
     strict: env.BENCH_STRICT === '1',
     serverEnv,
   };
+}
+
+/** Servers beside the main one, each measured on VARIANT_TARGETS (rows `<target>@<variant>`). */
+const VARIANTS = {
+  pipe: 'defaults, standard output to a pipe read by another process',
+  'quiet-logs': 'LOG_LEVEL=warn (no request lines), for comparison only',
+} as const;
+type Variant = keyof typeof VARIANTS;
+const VARIANT_TARGETS = ['api-me', 'refresh-off'];
+
+function readVariants(raw: string | undefined): Variant[] {
+  if (raw === undefined) return Object.keys(VARIANTS) as Variant[];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = list.filter((v) => !(v in VARIANTS));
+  if (unknown.length) throw new BenchSetupError(`BENCH_VARIANTS: unknown ${unknown.join(', ')} (known: ${Object.keys(VARIANTS).join(', ')}; empty for none)`);
+  return list as Variant[];
 }
 
 let interrupted = false;
@@ -115,10 +136,27 @@ interface PeerReady {
   accessTokens: string[];
 }
 
-/** Our server (one process), the floor and the peer, with the memory of each watched. */
-async function startProcesses(url: string, opts: Options, profileDir: string | undefined) {
-  log('Starting our server, the floor and the peer');
-  const server = await startServer({ name: 'linkbridge', databaseUrl: url, webConcurrency: 1, serverEnv: opts.serverEnv, profileDir });
+/** One of our servers: its URL, the process group whose memory and CPU are reported, its configuration. */
+interface OurServer {
+  key: 'main' | Variant;
+  child: ServerChild;
+  url: URL;
+  group: string;
+  config: string;
+}
+
+/** Our server at its defaults (log to a file), the variants, the floor and the peer, with the memory of each watched. */
+async function startProcesses(url: string, opts: Options, profileDir: string | undefined, logDir: string) {
+  log('Starting our server (its defaults: LOG_LEVEL unset, so info; standard output to a file), the floor and the peer');
+  const at = (port: number) => new URL(`http://127.0.0.1:${port}`);
+  const ours: OurServer[] = [];
+  const main = await startServer({ name: 'linkbridge', databaseUrl: url, webConcurrency: 1, serverEnv: opts.serverEnv, logs: 'file', logDir, profileDir });
+  ours.push({ key: 'main', child: main, url: at(main.port), group: 'linkbridge', config: 'defaults, log to a file' });
+  for (const key of opts.variants) {
+    log(`Starting a second server of ours: ${VARIANTS[key]}`);
+    const child = await startServer({ name: `linkbridge-${key}`, databaseUrl: url, webConcurrency: 1, serverEnv: opts.serverEnv, logs: key, logDir });
+    ours.push({ key, child, url: at(child.port), group: `linkbridge-${key}`, config: VARIANTS[key] });
+  }
   const floor = await startBenchChild('floor', 'floor.js', (port) => ({ NODE_ENV: 'production', FLOOR_DATABASE_URL: url, FLOOR_PORT: String(port) }));
   const peer = await startBenchChild<PeerReady>('peer (oidc-provider)', 'peer.js', (port) => ({
     NODE_ENV: 'development',
@@ -128,11 +166,10 @@ async function startProcesses(url: string, opts: Options, profileDir: string | u
     PEER_ACCESS_TOKENS: '5000',
   }));
   const sampler = new RssSampler();
-  sampler.watch('linkbridge', server.proc.pid);
+  for (const s of ours) sampler.watch(s.group, s.child.proc.pid);
   sampler.watch('floor', floor.child.proc.pid);
   sampler.watch('peer', peer.child.proc.pid);
-  const at = (port: number) => new URL(`http://127.0.0.1:${port}`);
-  return { sampler, url: { ours: at(server.port), floor: at(floor.child.port), peer: at(peer.child.port) }, peer: peer.ready };
+  return { sampler, ours, url: { ours: ours[0].url, floor: at(floor.child.port), peer: at(peer.child.port) }, peer: peer.ready };
 }
 type Processes = Awaited<ReturnType<typeof startProcesses>>;
 
@@ -213,23 +250,38 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
     { name: 'api-me+logins', label: `GET /api/me while ${opts.loginRate} logins/s run`, withLogins: true, next: () => bearerGet('/api/me') },
   ];
   const groups: Record<Side, string> = { ours: 'linkbridge', floor: 'floor', peer: 'peer' };
-  return rows
+  const configs: Record<Side, string> = { ours: procs.ours[0].config, floor: 'no logging', peer: 'its defaults, no logging' };
+  const targets: Target[] = rows
     .filter((r) => !opts.targets || opts.targets.has(r.withLogins ? 'logins' : r.name))
     .map(({ name, label, side = 'ours', peer, connections = opts.connections, ...load }) => ({
-      def: { name, label, side, load: `${connections} conns`, peer },
+      def: { name, label, side, load: `${connections} conns`, peer, config: configs[side] },
       group: groups[side],
       base: procs.url[side],
       connections,
       ...load,
     }));
+  // The same loads on the other servers of ours, alternated with the rest.
+  for (const server of procs.ours.slice(1)) {
+    for (const t of targets.filter((x) => VARIANT_TARGETS.includes(x.def.name))) {
+      targets.push({ ...t, def: { ...t.def, name: `${t.def.name}@${server.key}`, config: server.config }, base: server.url, group: server.group });
+    }
+  }
+  return targets;
 }
 
 /** Measures one target for one round (warm-up discarded, then the measured seconds with memory and CPU) and keeps every round. */
 function measurer(opts: Options, sampler: RssSampler, cpu: CpuMeter, logins: LoginForms) {
   const recorders = new Map<string, TargetRecorder>();
+  /** Every answer each server gave (warm-ups too): what its log must have a line for. */
+  const answered = new Map<string, number>();
   const recorder = (def: TargetDef) => recorders.get(def.name) ?? recorders.set(def.name, new TargetRecorder(def)).get(def.name)!;
   const loginDef: TargetDef = { name: 'login', label: `POST /login (argon2id) at a fixed ${opts.loginRate}/s`, side: 'ours', load: `${opts.loginRate}/s`, fixedRate: true };
-  const closed = (t: Target, seconds: number) => runClosed({ url: t.base.origin, connections: t.connections, seconds, expectStatus: 200, next: t.next, onBody: t.onBody });
+  const closed = async (t: Target, seconds: number) => {
+    const res = await runClosed({ url: t.base.origin, connections: t.connections, seconds, expectStatus: 200, next: t.next, onBody: t.onBody });
+    const n = Object.values(res.statuses).reduce((a, b) => a + b, 0);
+    answered.set(t.base.origin, (answered.get(t.base.origin) ?? 0) + n);
+    return res;
+  };
   const progress = (label: string, def: TargetDef, s: RoundSummary) =>
     log(
       `${label} ${def.name.padEnd(16)} ${s.reqPerSec.toFixed(def.fixedRate ? 1 : 0).padStart(6)} ${def.fixedRate ? '/s   ' : 'req/s'}  ` +
@@ -253,7 +305,7 @@ function measurer(opts: Options, sampler: RssSampler, cpu: CpuMeter, logins: Log
     progress(label, t.def, recorder(t.def).add(res, peak, used));
     if (paced) progress(label, loginDef, recorder(loginDef).add(paced, peak));
   };
-  return { run, recorders };
+  return { run, recorders, answered };
 }
 type Measurer = ReturnType<typeof measurer>;
 
@@ -275,11 +327,11 @@ async function alternate(targets: Target[], opts: Options, measure: Measurer, sa
 }
 
 /** Several processes: a second server with WEB_CONCURRENCY, alternated with the first on /api/me. */
-async function compareWebConcurrency(opts: Options, url: string, apiMe: Target | undefined, measure: Measurer, sampler: RssSampler): Promise<WebConcurrencyReport | undefined> {
+async function compareWebConcurrency(opts: Options, url: string, logDir: string, apiMe: Target | undefined, measure: Measurer, sampler: RssSampler): Promise<WebConcurrencyReport | undefined> {
   const n = opts.webConcurrency;
   if (n <= 1 || !apiMe) return undefined;
   log(`Starting a second server with WEB_CONCURRENCY=${n}`);
-  const several = await startServer({ name: `linkbridge (WEB_CONCURRENCY=${n})`, databaseUrl: url, webConcurrency: n, serverEnv: opts.serverEnv });
+  const several = await startServer({ name: `linkbridge-wc${n}`, databaseUrl: url, webConcurrency: n, serverEnv: opts.serverEnv, logs: 'file', logDir });
   await sleep(1000);
   const processes = processTree(several.proc.pid!).length;
   sampler.watch('linkbridge-wc', several.proc.pid);
@@ -298,24 +350,68 @@ async function compareWebConcurrency(opts: Options, url: string, apiMe: Target |
   return { requested: n, processes, oneProcessReqPerSec, severalReqPerSec, ratio, cores: os.cpus().length };
 }
 
+/** The same targets (ours and the floor) again once the tables hold `opts.scaleTokens` live tokens. */
+async function measureAtScale(opts: Options, db: { url: string }, seed: SeedResult, targets: Target[], measure: Measurer, sampler: RssSampler) {
+  const base = seed.counts.oauth_access_tokens;
+  if (opts.scaleTokens <= base) return undefined;
+  const label = scaleLabel(opts.scaleTokens);
+  log(`Growing the tables from ${base} to ${opts.scaleTokens} live access tokens (and as many grants, refresh tokens and users)`);
+  const grown = await growDatabase(db.url, seed.clientOff.id, opts.scaleTokens, log);
+  log(`Grown in ${grown.seconds.toFixed(0)} s: ${Object.entries(grown.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  const scaled = targets
+    .filter((t) => t.def.side !== 'peer' && !t.def.name.includes('@') && !t.withLogins)
+    .map((t) => ({ ...t, def: { ...t.def, name: `${t.def.name}@${label}`, config: `${t.def.config}; ${label} live tokens` } }));
+  const roundPeaks = await alternate(scaled, opts, measure, sampler);
+  return { report: { label, baseTokens: base, tokens: grown.counts.oauth_access_tokens, seedSeconds: Math.round(grown.seconds), counts: grown.counts }, roundPeaks };
+}
+
+/** Stops our servers (SIGTERM: their logs are flushed) and counts their request lines against the answers they gave. */
+async function checkLogs(procs: Processes, answered: Map<string, number>): Promise<LogReport[]> {
+  const out: LogReport[] = [];
+  for (const s of procs.ours) {
+    await s.child.stop();
+    if (!s.child.logFile) continue;
+    let lines = 0;
+    let bytes = 0;
+    if (existsSync(s.child.logFile)) {
+      const text = readFileSync(s.child.logFile, 'utf8');
+      bytes = text.length;
+      for (const line of text.split('\n')) if (line.includes('"msg":"request ') && !line.includes('"path":"/readyz"')) lines++;
+    }
+    out.push({ server: s.key, config: s.config, file: s.child.logFile, answers: answered.get(s.url.origin) ?? 0, lines, mb: Math.round((bytes / MB) * 10) / 10 });
+  }
+  return out;
+}
+
 async function main(opts: Options): Promise<number> {
   const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const db = await openDatabase(opts, startedAt);
   const machine = noteMachine(db.pgVersion);
   const seed = await migrateAndSeed(db.dbName, db.url, opts);
-  const profileDir = opts.cpuProf ? join(ROOT, 'bench-results', 'profiles', startedAt.toISOString().replace(/[:.]/g, '-')) : undefined;
-  const procs = await startProcesses(db.url, opts, profileDir);
+  const profileDir = opts.cpuProf ? join(ROOT, 'bench-results', 'profiles', stamp) : undefined;
+  const logDir = join(ROOT, 'bench-results', 'logs', stamp);
+  const procs = await startProcesses(db.url, opts, profileDir, logDir);
   const targets = defineTargets(opts, seed, db.url, procs);
   const measure = measurer(opts, procs.sampler, new CpuMeter(db.backendPids), new LoginForms(procs.url.ours, seed.password, seed.emails));
 
   const roundPeaks = await alternate(targets, opts, measure, procs.sampler);
-  const webConcurrency = await compareWebConcurrency(opts, db.url, targets.find((t) => t.def.name === 'api-me'), measure, procs.sampler);
+  const scale = await measureAtScale(opts, db, seed, targets, measure, procs.sampler);
+  if (scale) roundPeaks.push(...scale.roundPeaks);
+  const webConcurrency = await compareWebConcurrency(opts, db.url, logDir, targets.find((t) => t.def.name === 'api-me'), measure, procs.sampler);
 
   assertChildrenAlive();
   await sleep(1500);
   const endMb = procs.sampler.now('linkbridge') / MB;
   const memory = memoryReport(roundPeaks, procs.sampler.peak('linkbridge') / MB, endMb);
+  let heap: HeapSummary | undefined;
+  if (endMb >= LIMITS.memoryMaxMb) {
+    log(`Our server holds ${endMb.toFixed(0)} MB after the run: taking a heap snapshot of it`);
+    const file = await takeHeapSnapshot(procs.ours[0].child.proc, logDir);
+    heap = file ? summarizeHeapSnapshot(file) : undefined;
+  }
   procs.sampler.stop();
+  const logs = await checkLogs(procs, measure.answered);
   await stopAll();
 
   const { rounds, seconds, warmup: warmupSeconds, connections, codeConnections, loginRate, serverEnv } = opts;
@@ -329,6 +425,9 @@ async function main(opts: Options): Promise<number> {
       memory,
       webConcurrency,
       profileDir,
+      scale: scale?.report,
+      logs,
+      heap,
     },
     join(ROOT, 'bench-results'),
     log,

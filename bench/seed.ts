@@ -254,3 +254,62 @@ export async function createCodes(url: string, client: BenchClient, grantIds: nu
   }
   return codes;
 }
+
+/**
+ * Grows the seeded database to `totalTokens` live access tokens (and as many grants, refresh
+ * tokens and users), the way a server with millions of linked users looks: set-based SQL in
+ * batches of 500k users, each with a grant of the "off" client and a live token pair. Then
+ * VACUUM ANALYZE, as autovacuum would have done by then. Returns the seconds it took.
+ */
+export async function growDatabase(url: string, clientId: number, totalTokens: number, log: (m: string) => void): Promise<{ seconds: number; counts: Record<string, number> }> {
+  const started = Date.now();
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    const count = async (table: string) => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    const have = await count('oauth_access_tokens');
+    const passwordHash = (await db.query<{ h: string }>('SELECT password_hash AS h FROM users ORDER BY id LIMIT 1')).rows[0].h;
+    const BATCH = 500_000;
+    for (let done = 0, need = totalTokens - have; done < need; done += BATCH) {
+      const n = Math.min(BATCH, need - done);
+      const t = Date.now();
+      await db.query('BEGIN');
+      const { rows } = await db.query<{ lo: string; hi: string }>(
+        `WITH u AS (
+           INSERT INTO users (email, email_canonical, name, password_hash)
+           SELECT 'scale' || g || '@bench.test', 'scale' || g || '@bench.test', 'Scale User ' || g, $1
+             FROM generate_series($2::int + 1, $2::int + $3::int) g
+           RETURNING id)
+         SELECT min(id) AS lo, max(id) AS hi FROM u`,
+        [passwordHash, have + done, n],
+      );
+      const { lo, hi } = rows[0];
+      const grants = await db.query<{ lo: string; hi: string }>(
+        `WITH g AS (INSERT INTO oauth_grants (user_id, client_id, scope) SELECT id, $1, '{read,write}' FROM users WHERE id BETWEEN $2 AND $3 RETURNING id)
+         SELECT min(id) AS lo, max(id) AS hi FROM g`,
+        [clientId, lo, hi],
+      );
+      const range = [grants.rows[0].lo, grants.rows[0].hi];
+      await db.query(
+        `INSERT INTO oauth_access_tokens (token_hash, grant_id, scope, expires_at)
+         SELECT ${RANDOM_HASH}, g, '{read,write}', now() + interval '1 hour' * (1 + random()) FROM generate_series($1::bigint, $2::bigint) g`,
+        range,
+      );
+      await db.query(`INSERT INTO oauth_refresh_tokens (token_hash, grant_id, scope) SELECT ${RANDOM_HASH}, g, '{read,write}' FROM generate_series($1::bigint, $2::bigint) g`, range);
+      await db.query('COMMIT');
+      log(`  +${n} users, grants, access and refresh tokens (${have + done + n} in all) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    }
+    const t = Date.now();
+    await db.query('VACUUM ANALYZE');
+    await db.query('CHECKPOINT').catch(() => undefined);
+    log(`  vacuum analyze, checkpoint: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const counts: Record<string, number> = {};
+    for (const table of ['users', 'oauth_grants', 'oauth_access_tokens', 'oauth_refresh_tokens']) counts[table] = await count(table);
+    return { seconds: (Date.now() - started) / 1000, counts };
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await db.end();
+  }
+}
