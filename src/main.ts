@@ -100,8 +100,9 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   const services = createServices(config, db.knex);
   // With a PostgreSQL server, listen for revocations so validated tokens and clients can be
   // cached in this process. The embedded database is not shared with other servers, but the CLI
-  // can change it from another process, so caching stays off there.
-  if (config.databaseUrl) await services.revocations.start(config.databaseUrl);
+  // can change it from another process, so caching stays off there. Behind a transaction pooler
+  // the listener connects to PostgreSQL directly (DATABASE_LISTEN_URL).
+  if (config.databaseUrl && config.databaseListenUrl) await services.revocations.start(config.databaseListenUrl, config.databaseUrl);
   if (!config.mail.smtpUrl && config.isProduction) {
     logger.warn({ outbox: config.mail.outboxDir }, 'no SMTP_URL: mails (password resets, confirmations) are only written to the outbox folder');
   }
@@ -172,7 +173,9 @@ function printWelcome(config: Config, port: number, embedded: boolean, noUsersYe
     `Linkbridge is running: ${url}  (listening on ${config.host}:${port}${processes > 1 ? `, ${processes} worker processes` : ''})`,
     embedded
       ? `Database: embedded PostgreSQL in ${config.dataDir}, on a socket only you can open (set DATABASE_URL to use a PostgreSQL server)`
-      : 'Database: PostgreSQL from DATABASE_URL',
+      : config.databasePooling === 'transaction'
+        ? 'Database: PostgreSQL through a transaction pooler at DATABASE_URL (DATABASE_POOLING=transaction: unnamed statements); revocations listen on DATABASE_LISTEN_URL'
+        : 'Database: PostgreSQL from DATABASE_URL (DATABASE_POOLING=session)',
     config.mail.smtpUrl
       ? 'Mail: sent through SMTP_URL'
       : `Mail: written to ${config.mail.outboxDir} (set SMTP_URL to send it); read it with: npm run cli -- mail:outbox`,

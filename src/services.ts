@@ -59,7 +59,7 @@ export function createServices(config: Config, knex: Knex) {
   const metrics = createMetrics({ defaultMetrics: config.metrics.enabled });
 
   // Storage.
-  const hot = new HotQueries(knex);
+  const hot = new HotQueries(knex, { pooling: config.databasePooling });
   const store = {
     users: new UserRepository(knex),
     throttles: new ThrottleRepository(knex),

@@ -82,6 +82,15 @@ const envSchema = z.object({
     .trim()
     .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// URL')
     .optional(),
+  // Behind a transaction pooler (PgBouncer pool_mode = transaction) nothing may outlive a
+  // transaction: no named prepared statements, no per-connection parameters, no LISTEN.
+  DATABASE_POOLING: z.enum(['session', 'transaction'], 'must be session or transaction').default('session'),
+  // PostgreSQL itself (not the pooler), for the revocation listener's LISTEN session.
+  DATABASE_LISTEN_URL: z
+    .string()
+    .trim()
+    .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// URL')
+    .optional(),
   DATA_DIR: z.string().trim().min(1).default('./data'),
   /** Removed: the embedded database no longer listens on TCP. Still read, to say so. */
   EMBEDDED_DB_PORT: z.string().trim().optional(),
@@ -158,6 +167,18 @@ export interface Config {
   /** The issuer: every absolute URL we print or publish is built from it, never from Host. */
   readonly publicUrl: string;
   readonly databaseUrl: string | undefined;
+  /**
+   * `session`: every pooled connection is its own PostgreSQL session (directly, or a pooler in
+   * session mode), so hot statements are prepared by name. `transaction`: DATABASE_URL is a
+   * transaction pooler, where consecutive transactions of one connection may run on different
+   * server sessions: statements are unnamed and no session state is relied upon.
+   */
+  readonly databasePooling: 'session' | 'transaction';
+  /**
+   * Where the revocation listener holds its LISTEN session: DATABASE_LISTEN_URL, else
+   * DATABASE_URL. Undefined on the embedded database. Never a transaction pooler.
+   */
+  readonly databaseListenUrl: string | undefined;
   readonly dataDir: string;
   readonly dbPoolMax: number;
   readonly sessionSecret: string | undefined;
@@ -297,6 +318,17 @@ export function loadConfig(env: Env): Config {
   if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     problems.push('METRICS_PORT: must differ from PORT (it is a separate listener on 127.0.0.1)');
   }
+  if (e.DATABASE_POOLING === 'transaction' && !e.DATABASE_URL) {
+    problems.push('DATABASE_POOLING: transaction needs DATABASE_URL pointing at the pooler (the embedded database is never pooled)');
+  } else if (e.DATABASE_POOLING === 'transaction' && !e.DATABASE_LISTEN_URL) {
+    problems.push(
+      'DATABASE_LISTEN_URL: required when DATABASE_POOLING=transaction. Set it to PostgreSQL itself, not the pooler ' +
+        '(postgres://user:password@db-host:5432/linkbridge): revocations reach every process through LISTEN, which needs a session a transaction pooler does not keep',
+    );
+  }
+  if (e.DATABASE_LISTEN_URL && !e.DATABASE_URL) {
+    problems.push('DATABASE_LISTEN_URL: needs DATABASE_URL as well (the embedded database has no separate listener)');
+  }
   if (e.WEB_CONCURRENCY > 1 && !e.DATABASE_URL) {
     problems.push('WEB_CONCURRENCY: several processes need DATABASE_URL (the embedded database belongs to one process)');
   }
@@ -318,6 +350,8 @@ export function loadConfig(env: Env): Config {
     port: e.PORT,
     publicUrl,
     databaseUrl: e.DATABASE_URL,
+    databasePooling: e.DATABASE_POOLING,
+    databaseListenUrl: e.DATABASE_URL ? (e.DATABASE_LISTEN_URL ?? e.DATABASE_URL) : undefined,
     dataDir: e.DATA_DIR,
     dbPoolMax: e.DB_POOL_MAX,
     sessionSecret: e.SESSION_SECRET,

@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Express } from 'express';
 import request from 'supertest';
 import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
-import { csrfFrom, TEST_PASSWORD, TestContext, WebAgent, webAgent } from './context';
+import { AppOrUrl, csrfFrom, TEST_PASSWORD, TestContext, WebAgent, webAgent } from './context';
 
 export const REGIONS = ['NA', 'EU', 'FE'] as const;
 export type Region = (typeof REGIONS)[number];
@@ -52,7 +51,7 @@ export class AlexaSimulator {
   tokens: TokenSet | undefined;
 
   constructor(
-    private readonly app: Express,
+    private readonly app: AppOrUrl,
     readonly client: AlexaClient,
     readonly opts: { region?: Region; auth?: 'basic' | 'body'; pkce?: boolean; scope?: string } = {},
   ) {}

@@ -84,7 +84,10 @@ export function csrfFrom(html: string): string {
 /** A web agent (supertest, not Chromium): cookies kept between requests. */
 export type WebAgent = ReturnType<typeof request.agent>;
 
-export function webAgent(app: Express): WebAgent {
+/** The app in this process, or the base URL of a server process (http://127.0.0.1:PORT). */
+export type AppOrUrl = Express | string;
+
+export function webAgent(app: AppOrUrl): WebAgent {
   return request.agent(app);
 }
 

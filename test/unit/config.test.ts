@@ -159,4 +159,38 @@ describe('config', () => {
   it('when several processes are asked for without DATABASE_URL, then start-up is refused', () => {
     expect(() => loadConfig({ WEB_CONCURRENCY: '2' })).toThrow(/WEB_CONCURRENCY/);
   });
+
+  describe('DATABASE_POOLING and DATABASE_LISTEN_URL', () => {
+    const POOLER = 'postgres://app@pgbouncer:6432/linkbridge';
+    const DIRECT = 'postgres://app@db:5432/linkbridge';
+
+    it('when nothing is set, then pooling is session and the listener uses DATABASE_URL (none on the embedded database)', () => {
+      expect(loadConfig({}).databasePooling).toBe('session');
+      expect(loadConfig({}).databaseListenUrl).toBeUndefined();
+      expect(loadConfig({ DATABASE_URL: DIRECT })).toMatchObject({ databasePooling: 'session', databaseListenUrl: DIRECT });
+    });
+
+    it('when transaction pooling has a listen URL, then the pool uses the pooler and the listener PostgreSQL itself', () => {
+      const c = loadConfig({ DATABASE_URL: POOLER, DATABASE_POOLING: 'transaction', DATABASE_LISTEN_URL: DIRECT });
+      expect(c).toMatchObject({ databaseUrl: POOLER, databasePooling: 'transaction', databaseListenUrl: DIRECT });
+    });
+
+    it('when transaction pooling has no listen URL, then start-up is refused saying what to set', () => {
+      let error: unknown;
+      try {
+        loadConfig({ DATABASE_URL: POOLER, DATABASE_POOLING: 'transaction' });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems).toEqual([expect.stringMatching(/^DATABASE_LISTEN_URL: required when DATABASE_POOLING=transaction\. Set it to PostgreSQL itself, not the pooler/)]);
+    });
+
+    it('when the values are wrong or do not fit together, then each is named', () => {
+      expect(() => loadConfig({ DATABASE_POOLING: 'statement' })).toThrow(/DATABASE_POOLING: must be session or transaction/);
+      expect(() => loadConfig({ DATABASE_POOLING: 'transaction' })).toThrow(/DATABASE_POOLING: transaction needs DATABASE_URL/);
+      expect(() => loadConfig({ DATABASE_LISTEN_URL: DIRECT })).toThrow(/DATABASE_LISTEN_URL: needs DATABASE_URL/);
+      expect(() => loadConfig({ DATABASE_URL: POOLER, DATABASE_LISTEN_URL: 'db:5432' })).toThrow(/DATABASE_LISTEN_URL: must be a postgres:\/\/ URL/);
+    });
+  });
 });

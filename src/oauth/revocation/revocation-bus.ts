@@ -24,6 +24,8 @@ const HEARTBEAT_MS = 5000;
 const HEARTBEAT_TIMEOUT_MS = 3000;
 
 type Probe = RevocationEvent & { probe?: string };
+/** Where the listener listens, and where revocations are sent from (DATABASE_URL). */
+type ListenUrls = { listen: string; notify: string };
 
 /**
  * Tells every process that something was revoked, so their in-process caches of validated tokens
@@ -85,17 +87,23 @@ export class RevocationBus {
     while (this.pending.size > 0 && this.client && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   }
 
-  /** Listens on a dedicated connection (not from the pool), reconnecting when it drops. */
-  async start(databaseUrl: string): Promise<void> {
+  /**
+   * Listens on a dedicated connection to `listenUrl` (not from the pool), reconnecting when it
+   * drops. `notifyUrl` is where revocations are sent from (the pool's DATABASE_URL, which may be a
+   * transaction pooler: NOTIFY is transactional, so it works through one; LISTEN does not, so
+   * `listenUrl` is PostgreSQL itself). The start-up probe is sent the way revocations are.
+   */
+  async start(listenUrl: string, notifyUrl: string = listenUrl): Promise<void> {
     this.stopped = false;
-    await this.connect(databaseUrl).catch((err) => {
+    const urls = { listen: listenUrl, notify: notifyUrl };
+    await this.connect(urls).catch((err) => {
       logger.warn({ err }, 'revocation listener could not connect; token caching stays off until it does');
-      this.scheduleReconnect(databaseUrl);
+      this.scheduleReconnect(urls);
     });
   }
 
-  private async connect(databaseUrl: string): Promise<void> {
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000, keepAlive: true, keepAliveInitialDelayMillis: 10000 });
+  private async connect(urls: ListenUrls): Promise<void> {
+    const client = new pg.Client({ connectionString: urls.listen, connectionTimeoutMillis: 5000, keepAlive: true, keepAliveInitialDelayMillis: 10000 });
     const probes = new Map<string, () => void>();
     const lost = (err?: unknown) => {
       if (this.client === client) {
@@ -106,7 +114,7 @@ export class RevocationBus {
         for (const l of this.listeners) l.onListening(false);
         if (!this.stopped) {
           logger.warn({ err }, 'revocation listener lost its connection; token caching is off until it reconnects');
-          this.scheduleReconnect(databaseUrl);
+          this.scheduleReconnect(urls);
         }
       }
       client.end().catch(() => undefined);
@@ -150,9 +158,11 @@ export class RevocationBus {
     try {
       await client.connect();
       await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
-      // A NOTIFY from another connection must reach us. On a single-session server (an embedded
-      // PGlite behind DATABASE_URL) it does not: caching would be unsafe, so it stays off for good.
-      const sender = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
+      // A NOTIFY from another connection, sent where revocations are sent, must reach us. On a
+      // single-session server (an embedded PGlite behind DATABASE_URL) it does not, nor when
+      // DATABASE_LISTEN_URL names another database than DATABASE_URL: caching would be unsafe,
+      // so it stays off for good.
+      const sender = new pg.Client({ connectionString: urls.notify, connectionTimeoutMillis: 5000 });
       let delivered: boolean;
       try {
         await sender.connect();
@@ -161,7 +171,11 @@ export class RevocationBus {
         await sender.end().catch(() => undefined);
       }
       if (!delivered) {
-        logger.warn('revocation notifications do not arrive on this database; token caching stays off');
+        logger.warn(
+          urls.notify === urls.listen
+            ? 'revocation notifications do not arrive on this database; token caching stays off'
+            : 'revocation notifications sent through DATABASE_URL do not arrive on DATABASE_LISTEN_URL (do both name the same database?); token caching stays off',
+        );
         this.stopped = true;
         await client.end().catch(() => undefined);
         return;
@@ -186,11 +200,11 @@ export class RevocationBus {
     for (const l of this.listeners) l.onListening(true);
   }
 
-  private scheduleReconnect(databaseUrl: string): void {
+  private scheduleReconnect(urls: ListenUrls): void {
     if (this.stopped || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.connect(databaseUrl).catch(() => this.scheduleReconnect(databaseUrl));
+      this.connect(urls).catch(() => this.scheduleReconnect(urls));
     }, 1000);
     this.retryTimer.unref();
   }
