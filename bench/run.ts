@@ -9,6 +9,7 @@ import pg from 'pg';
 import { assertChildrenAlive, CpuMeter, killAllNow, processTree, RssSampler, ServerChild, sleep, startBenchChild, startServer, stopAll } from './procs';
 import { HeapSummary, summarizeHeapSnapshot, takeHeapSnapshot } from './heap';
 import { describeMachine, LIMITS, LogReport, memoryReport, report, RoundSummary, scaleLabel, Side, TargetDef, TargetRecorder, WebConcurrencyReport } from './report';
+import { findPgBouncer, NO_PGBOUNCER, PgBouncer, startPgBouncer } from '../test/support/pgbouncer';
 import { createCodes, growDatabase, seedDatabase, SeedResult } from './seed';
 
 /**
@@ -73,6 +74,7 @@ function readOptions(env: NodeJS.ProcessEnv) {
 const VARIANTS = {
   pipe: 'defaults, standard output to a pipe read by another process',
   'quiet-logs': 'LOG_LEVEL=warn (no request lines), for comparison only',
+  pgbouncer: 'defaults, log to a file; through PgBouncer (transaction pooling, 10 server connections), DATABASE_POOLING=transaction',
 } as const;
 type Variant = keyof typeof VARIANTS;
 const VARIANT_TARGETS = ['api-me', 'refresh-off'];
@@ -92,7 +94,7 @@ const log = (m: string, always = false) => {
 };
 
 /** What the cleanup needs, set as soon as it exists. */
-const state: { dbName?: string; admin?: pg.Client } = {};
+const state: { dbName?: string; admin?: pg.Client; pgbouncer?: PgBouncer } = {};
 
 /** The throwaway database, created on the admin connection (which also reads its backends' pids). */
 async function openDatabase(opts: Options, startedAt: Date) {
@@ -153,8 +155,21 @@ async function startProcesses(url: string, opts: Options, profileDir: string | u
   const main = await startServer({ name: 'linkbridge', databaseUrl: url, webConcurrency: 1, serverEnv: opts.serverEnv, logs: 'file', logDir, profileDir });
   ours.push({ key: 'main', child: main, url: at(main.port), group: 'linkbridge', config: 'defaults, log to a file' });
   for (const key of opts.variants) {
-    log(`Starting a second server of ours: ${VARIANTS[key]}`);
-    const child = await startServer({ name: `linkbridge-${key}`, databaseUrl: url, webConcurrency: 1, serverEnv: opts.serverEnv, logs: key, logDir });
+    let databaseUrl = url;
+    let serverEnv = opts.serverEnv;
+    if (key === 'pgbouncer') {
+      if (!findPgBouncer()) {
+        log(`Skipping the PgBouncer rows: ${NO_PGBOUNCER}`);
+        continue;
+      }
+      const bouncer = await startPgBouncer({ databaseUrl: url, poolSize: 10 });
+      state.pgbouncer = bouncer;
+      databaseUrl = bouncer.url;
+      serverEnv = { DATABASE_POOLING: 'transaction', DATABASE_LISTEN_URL: url, ...opts.serverEnv };
+    }
+    log(`Starting another server of ours: ${VARIANTS[key]}`);
+    const logs = key === 'pgbouncer' ? 'file' : key;
+    const child = await startServer({ name: `linkbridge-${key}`, databaseUrl, webConcurrency: 1, serverEnv, logs, logDir });
     ours.push({ key, child, url: at(child.port), group: `linkbridge-${key}`, config: VARIANTS[key] });
   }
   const floor = await startBenchChild('floor', 'floor.js', (port) => ({ NODE_ENV: 'production', FLOOR_DATABASE_URL: url, FLOOR_PORT: String(port) }));
@@ -443,6 +458,7 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await stopAll().catch(() => undefined);
+    await state.pgbouncer?.stop().catch(() => undefined);
     await state.admin?.end().catch(() => undefined);
     if (!state.dbName || !opts) return;
     if (opts.keepDb) log(`Kept the database ${state.dbName} (BENCH_KEEP_DB=1): drop it with DROP DATABASE ${state.dbName}`, true);
