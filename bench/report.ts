@@ -284,7 +284,7 @@ export function report(run: Run, dir: string, log: (m: string) => void): Check[]
   const machineLine =
     `${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, ${m.postgres}, commit ${m.commit}, ` +
     `load average ${m.loadAverageAtStart} at the start (others' cores during the rounds: median ${median(targets.map((t) => t.cpu?.otherCores ?? 0)).toFixed(2)})`;
-  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${memory.roundPeaksMb.join(', ')} MB), ${memory.endMb} MB after the run.`;
+  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${memory.roundPeaksMb.join(', ')} MB), ${memory.endMb} MB 1.5 s after the run, ${memory.settledMb} MB once idle.`;
   const heapLines = run.heap
     ? [
         '',
@@ -391,14 +391,16 @@ export interface MemoryReport {
   secondHalfPeakMb: number;
   /** Second half against the first, in percent; undefined with a single round (no halves). */
   growthPct: number | undefined;
-  /** After the whole run (and a short pause). */
+  /** 1.5 s after the whole run. */
   endMb: number;
+  /** Once idle long enough for V8 to give back what the load made it reserve (it stopped falling, at most ~30 s). */
+  settledMb: number;
   /** Peak of each round of targets, in order: a leak shows as a steady climb. */
   roundPeaksMb: number[];
 }
 
 /** From our server's peak (MB) in each round of targets: the two halves compared (the same mix of targets in both). */
-export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number): MemoryReport {
+export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number, settledMb: number): MemoryReport {
   const r1 = (n: number) => Math.round(n * 10) / 10;
   const half = Math.max(1, Math.floor(roundPeaks.length / 2));
   const [first, second] = [roundPeaks.slice(0, half), roundPeaks.slice(half)].map((peaks) => Math.max(0, ...peaks));
@@ -408,6 +410,7 @@ export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number
     secondHalfPeakMb: r1(second),
     growthPct: roundPeaks.length >= 2 && first > 0 ? r1(((second - first) / first) * 100) : undefined,
     endMb: r1(endMb),
+    settledMb: r1(settledMb),
     roundPeaksMb: roundPeaks.map(r1),
   };
 }
@@ -490,8 +493,8 @@ export function evaluate(byName: Map<string, TargetSummary>, memory: MemoryRepor
     check(busy.name, `API p99 while logins run < ${LIMITS.loginsMaxXIdleP99}x its idle p99`, `${busy.p99.toFixed(2)} vs ${idle.p99.toFixed(2)} ms = ${x.toFixed(2)}x${logins}`, x < LIMITS.loginsMaxXIdleP99);
   }
   if (memory) {
-    const { endMb, peakMb, growthPct, firstHalfPeakMb, secondHalfPeakMb } = memory;
-    check('memory', `server resident size after the full run < ${LIMITS.memoryMaxMb} MB`, `${endMb.toFixed(0)} MB (peak ${peakMb.toFixed(0)} MB)`, endMb < LIMITS.memoryMaxMb);
+    const { endMb, settledMb, peakMb, growthPct, firstHalfPeakMb, secondHalfPeakMb } = memory;
+    check('memory', `server resident size after the full run, once idle, < ${LIMITS.memoryMaxMb} MB`, `${settledMb.toFixed(0)} MB (${endMb.toFixed(0)} MB 1.5 s after the last request; peak ${peakMb.toFixed(0)} MB)`, settledMb < LIMITS.memoryMaxMb);
     check(
       'memory',
       `no growth between the halves of the run (peak <= +${LIMITS.memoryMaxGrowthPct}%)`,

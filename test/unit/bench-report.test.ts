@@ -54,23 +54,23 @@ describe('ratios and goals', () => {
   it('compares with the floor and the peer, and checks every goal', () => {
     const targets = [
       summary('floor', 'floor', 4000, 20),
-      summary('api-me', 'ours', 4400, 25),
-      summary('api-bookmarks', 'ours', 2000, 40),
+      summary('api-me', 'ours', 6400, 20),
+      summary('api-bookmarks', 'ours', 3800, 40),
       summary('refresh-off', 'ours', 1600, 50, { peer: 'peer-refresh' }),
       summary('refresh-rotate', 'ours', 1400, 60, { peer: 'peer-refresh' }),
       summary('peer-refresh', 'peer', 1000, 50),
       summary('code-exchange', 'ours', 500, 120, { load: '50 conns' }),
-      summary('api-me+logins', 'ours', 3000, 45),
+      summary('api-me+logins', 'ours', 3000, 35),
       summary('login', 'ours', 20, 300, { load: '20/s', fixedRate: true }),
     ];
     addRatios(targets);
     const byName = new Map(targets.map((t) => [t.name, t]));
-    expect(byName.get('api-me')!.xFloorReqPerSec).toBe(1.1);
-    expect(byName.get('api-me')!.xFloorP99).toBe(1.25);
+    expect(byName.get('api-me')!.xFloorReqPerSec).toBe(1.6);
+    expect(byName.get('api-me')!.xFloorP99).toBe(1);
     expect(byName.get('refresh-off')!.xPeerReqPerSec).toBe(1.6);
     expect(byName.get('login')!.xFloorReqPerSec).toBeUndefined();
 
-    const checks = evaluate(byName, { peakMb: 180, firstHalfPeakMb: 150, secondHalfPeakMb: 170, growthPct: 13.3, endMb: 140, roundPeaksMb: [150, 170] }, undefined);
+    const checks = evaluate(byName, { peakMb: 180, firstHalfPeakMb: 150, secondHalfPeakMb: 170, growthPct: 13.3, endMb: 160, settledMb: 140, roundPeaksMb: [150, 170] }, undefined);
     const status = (target: string, words: string) => checks.find((c) => c.target === target && c.requirement.includes(words))?.status;
     expect(status('api-me', 'req/s')).toBe('pass');
     expect(status('api-me', 'p99')).toBe('pass');
@@ -79,8 +79,32 @@ describe('ratios and goals', () => {
     expect(status('refresh-rotate', 'peer')).toBe('fail');
     expect(status('code-exchange', 'p99')).toBe('fail');
     expect(status('api-me+logins', 'idle')).toBe('pass');
-    expect(status('memory', '200 MB')).toBe('pass');
+    expect(status('memory', '150 MB')).toBe('pass'); // once idle: 140 MB
+    expect(status('api-bookmarks', 'p99')).toBeUndefined(); // only api-me has a p99 goal
     expect(status('memory', 'halves')).toBe('fail');
+  });
+
+  it('compares each row at the second scale with its own figure at the first, and the rows at the floor of their scale', () => {
+    const targets = [
+      summary('floor', 'floor', 4000, 20),
+      summary('api-me', 'ours', 6000, 20),
+      summary('refresh-off', 'ours', 1000, 50),
+      summary('floor@5M', 'floor', 3000, 30),
+      summary('api-me@5M', 'ours', 5800, 20),
+      summary('refresh-off@5M', 'ours', 800, 60),
+      summary('api-me@pipe', 'ours', 5000, 25, { config: 'a pipe' }),
+    ];
+    const scale = { label: '5M', baseTokens: 100000, tokens: 5000000, seedSeconds: 100, counts: {} };
+    addRatios(targets, scale.label);
+    const byName = new Map(targets.map((t) => [t.name, t]));
+    expect(byName.get('api-me@5M')!.xFloorReqPerSec).toBe(1.93); // against floor@5M
+    const checks = evaluate(byName, undefined, undefined, scale, [{ server: 'main', config: '', file: 'x.log', answers: 100, lines: 99, mb: 1 }]);
+    const status = (target: string, words: string) => checks.find((c) => c.target === target && c.requirement.includes(words))?.status;
+    expect(status('api-me@5M', '0.9x')).toBe('pass'); // 0.97x
+    expect(status('refresh-off@5M', '0.9x')).toBe('fail'); // 0.8x
+    expect(status('floor@5M', '0.9x')).toBeUndefined(); // the floor is no target of ours
+    expect(status('api-me@pipe', 'beside')).toBe('info');
+    expect(status('log (main)', 'every answer')).toBe('fail'); // a line is missing
   });
 
   it('voids a target whose answers were not the expected ones', () => {
