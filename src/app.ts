@@ -40,6 +40,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   if (!config.sessionSecret) throw new Error('createApp needs a session secret');
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on dynamic answers: they are no-store (tokens, personal data, forms), so a hash of
+  // every body would cost CPU for nothing. Static files keep serve-static's own validators.
+  app.set('etag', false);
   // Only the proxies named in TRUST_PROXY, never `true` or a bare hop count (security.md): decides
   // req.ip (login throttle), req.protocol and req.secure (Secure cookies).
   app.set('trust proxy', config.trustProxy.length > 0 ? [...config.trustProxy] : false);
@@ -53,6 +56,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.use(requestLogger());
   app.use(securityHeaders({ hsts: config.hsts }));
   app.use(rejectNulBytes); // the query string here; each body parser below is followed by it too
+  // The bearer-token API first (the busiest path: no other router's layers to match on the way):
+  // no session, cookie or CSRF is involved.
+  app.use('/api', apiRouter({ publicUrl: config.publicUrl, bearer: services.bearer, recipes: services.recipes, bookmarks: services.bookmarks }));
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.use(healthRoutes(knex));
   // GET /metrics for the bearer METRICS_TOKEN (METRICS_PORT serves it on loopback instead: main.ts).
@@ -64,8 +70,6 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.use(bridgeTokenRoutes({ bridges: services.bridges, clients: services.clients }));
   // Skill events the Alexa skill forwards (authenticated as its OAuth client, like the token calls).
   app.use(skillEventRoutes({ clients: services.clients, skillEvents: services.skillEvents }));
-  // The bearer-token API: before the browser router, so no session, cookie or CSRF is involved.
-  app.use('/api', apiRouter({ publicUrl: config.publicUrl, bearer: services.bearer, recipes: services.recipes, bookmarks: services.bookmarks }));
 
   // Browser pages: cookie session, form bodies, CSRF, the signed-in user.
   const browser = Router();

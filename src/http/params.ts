@@ -17,12 +17,19 @@ function containsNul(value: unknown, depth = 0): boolean {
   return false;
 }
 
+/** Whether the URL's query string has an encoded NUL (the only way one can be in it: the HTTP parser refuses raw NUL bytes). */
+function queryHasNul(url: string): boolean {
+  const q = url.indexOf('?');
+  return q !== -1 && url.includes('%00', q);
+}
+
 /**
  * PostgreSQL cannot store a NUL character in text (or \u0000 in jsonb): a parameter carrying one
  * would fail deep in a query as a 500. No legitimate input has one, so it is refused up front.
- * Mount after the body parser (it checks the query string too).
+ * Mount after the body parser (it checks the query string too). The query string is checked as
+ * the raw URL (an encoded %00), not through req.query, which Express 5 parses again on each read.
  */
 export const rejectNulBytes: RequestHandler = (req, _res, next) => {
-  if (containsNul(req.query) || containsNul(req.body)) throw new BadRequestError('The request contains a NUL character.');
+  if (queryHasNul(req.originalUrl ?? req.url) || containsNul(req.body)) throw new BadRequestError('The request contains a NUL character.');
   next();
 };

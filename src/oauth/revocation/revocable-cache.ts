@@ -24,8 +24,13 @@ export class RevocableCache<V> implements RevocationListener {
     private readonly isRevoked: (value: V, revoked: RevokedSets) => boolean,
     private readonly isExpired: (value: V) => boolean = () => false,
     private readonly maxEntries = 100_000,
-    /** A backstop: even if a notification were lost, nothing is served from memory for longer. */
-    private readonly maxAgeMs = 60_000,
+    /**
+     * A backstop: nothing is served from memory for longer, even if a change bypassed the
+     * notifications (an operator's SQL). Revocations themselves arrive by NOTIFY within
+     * milliseconds, and a lost listener empties and turns off the cache; 5 minutes covers a
+     * skill session's calls, where 60 s made most of a user's next requests miss.
+     */
+    private readonly maxAgeMs = 300_000,
   ) {}
 
   get size(): number {
