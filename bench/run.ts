@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -74,6 +75,7 @@ function readOptions(env: NodeJS.ProcessEnv) {
 const VARIANTS = {
   pipe: 'defaults, standard output to a pipe read by another process',
   'quiet-logs': 'LOG_LEVEL=warn (no request lines), for comparison only',
+  metrics: 'defaults, log to a file; METRICS_TOKEN set (GET /metrics on, every request counted)',
   pgbouncer: 'defaults, log to a file; through PgBouncer (transaction pooling, 10 server connections), DATABASE_POOLING=transaction',
 } as const;
 type Variant = keyof typeof VARIANTS;
@@ -167,8 +169,9 @@ async function startProcesses(url: string, opts: Options, profileDir: string | u
       databaseUrl = bouncer.url;
       serverEnv = { DATABASE_POOLING: 'transaction', DATABASE_LISTEN_URL: url, ...opts.serverEnv };
     }
+    if (key === 'metrics') serverEnv = { METRICS_TOKEN: randomBytes(24).toString('hex'), ...opts.serverEnv };
     log(`Starting another server of ours: ${VARIANTS[key]}`);
-    const logs = key === 'pgbouncer' ? 'file' : key;
+    const logs = key === 'pgbouncer' || key === 'metrics' ? 'file' : key;
     const child = await startServer({ name: `linkbridge-${key}`, databaseUrl, webConcurrency: 1, serverEnv, logs, logDir });
     ours.push({ key, child, url: at(child.port), group: `linkbridge-${key}`, config: VARIANTS[key] });
   }

@@ -52,7 +52,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.locals.publicUrl = config.publicUrl;
 
   // Request rate and duration by route pattern, only when /metrics is configured (in memory).
-  if (config.metrics.enabled) app.use(httpMetrics(services.metrics.httpDuration));
+  if (config.metrics.enabled) app.use(httpMetrics(app, services.metrics.httpDuration));
   app.use(requestLogger());
   app.use(securityHeaders({ hsts: config.hsts }));
   app.use(rejectNulBytes); // the query string here; each body parser below is followed by it too
