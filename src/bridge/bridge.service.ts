@@ -194,6 +194,7 @@ export class BridgeService {
       redirectUris: alexaRedirectUris(data.vendorId),
       refreshRotation: 'off',
       allowImplicit: data.implicit,
+      bridgeOnly: true,
     });
     try {
       const bridge = await this.bridges.transaction(async (trx) => {

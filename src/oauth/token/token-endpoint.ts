@@ -165,6 +165,8 @@ function fromLibraryError(err: unknown): Error {
   if (err instanceof LibOAuthError) {
     const e = err as LibOAuthError & { name: string; code: number };
     if (e.name === 'invalid_client') return oauthErrors.invalidClient();
+    // RFC 6749 §5.2: authenticated, but this grant type is not the client's (a bridge's client has only 'bridge').
+    if (e.name === 'unauthorized_client') return oauthErrors.unauthorizedClient("This client may not use this grant type here (a bridge's client gets its tokens at its bridge's token URI).");
     if (e.code >= 500) {
       logger.error({ err }, 'oauth library error');
       return oauthErrors.serverError();
