@@ -280,6 +280,20 @@ export class BridgeRepository {
     return n === 1;
   }
 
+  /**
+   * Ends every live link of the user in the caller's transaction (account deletion, before the
+   * rows go with the user) and returns them, sealed tokens included, for the upstream revocation
+   * after the commit.
+   */
+  async endLinksOfUser(trx: Knex.Transaction, userId: number, reason: string): Promise<BridgeLink[]> {
+    const rows = (await trx('bridge_links')
+      .where({ user_id: userId })
+      .whereNull('ended_at')
+      .update({ ended_at: trx.fn.now(), ended_reason: reason, lease_id: null, lease_until: null, updated_at: trx.fn.now() })
+      .returning('*')) as LinkRow[];
+    return rows.map((r) => toLink({ ...r, grant_revoked_at: null, user_disabled_at: null }));
+  }
+
   async markUpstreamRevoked(id: number): Promise<void> {
     await this.db('bridge_links').where({ id }).update({ upstream_revoked_at: this.db.fn.now() });
   }

@@ -9,7 +9,7 @@ import { ClientService } from '../oauth/clients/client.service';
 import { alexaRedirectUris } from '../oauth/clients/redirect-uris';
 import { OAuthClient } from '../oauth/domain';
 import { GrantService } from '../oauth/grants/grant.service';
-import { UnitOfWork } from '../oauth/revocation/unit-of-work';
+import { Tx, UnitOfWork } from '../oauth/revocation/unit-of-work';
 import { GrantRepository } from '../oauth/store/grant.repository';
 import { BridgeInput, bridgeInputSchema, ParsedBridgeInput, SCOPE_TOKEN } from './bridge-input';
 import { BridgeRepository } from './bridge.repository';
@@ -623,15 +623,35 @@ export class BridgeService {
    * best effort: the links are dead for Alexa either way, since a link lives only with its grant.
    */
   async settleRevokedGrants(): Promise<number> {
-    const links = await this.bridges.linksOfRevokedGrants(50);
-    let n = 0;
-    for (const link of links) {
-      if (!(await this.bridges.endLink(undefined, link.id, 'revoked'))) continue; // another process got it
-      n++;
-      const bridge = await this.bridges.findById(link.bridgeId);
-      if (bridge) await this.revokeAtUpstream(bridge, link).catch((err) => logger.warn({ linkId: link.id, reason: (err as Error).message }, 'bridge: upstream revocation failed'));
+    const ended: BridgeLink[] = [];
+    for (const link of await this.bridges.linksOfRevokedGrants(50)) {
+      if (await this.bridges.endLink(undefined, link.id, 'revoked')) ended.push(link); // else another process got it
     }
-    return n;
+    await this.revokeEndedAtUpstream(ended);
+    return ended.length;
+  }
+
+  /**
+   * Account deletion, inside its transaction: ends the user's live links before their rows go
+   * with the user, and returns what to tell the upstreams once the deletion has committed
+   * (`revokeEndedAtUpstream`, the same path as a disconnect).
+   */
+  endLinksOfUser(tx: Tx, userId: number): Promise<BridgeLink[]> {
+    return this.bridges.endLinksOfUser(tx.trx, userId, 'revoked');
+  }
+
+  /**
+   * RFC 7009 at each ended link's upstream (when its bridge has a revocation URL), with the
+   * upstream refresh token and the bridge's client authentication, each call bounded by
+   * `revokeUpstreamMs`. Best effort: a failure is logged (never a token) and the next goes on.
+   */
+  async revokeEndedAtUpstream(links: BridgeLink[]): Promise<void> {
+    const bridges = new Map<number, Bridge | undefined>();
+    for (const link of links) {
+      if (!bridges.has(link.bridgeId)) bridges.set(link.bridgeId, await this.bridges.findById(link.bridgeId));
+      const bridge = bridges.get(link.bridgeId);
+      if (bridge) await this.revokeAtUpstream(bridge, link).catch((err) => logger.warn({ bridge: bridge.name, linkId: link.id, reason: (err as Error).message }, 'bridge: upstream revocation failed'));
+    }
   }
 
   /** SkillAccountLinked carries the upstream access token for a bridged link: the grant it belongs to. */
