@@ -1,5 +1,5 @@
 import { consoleFormText } from './client.commands';
-import { BridgeInput, parsePairs, parseScopeMapping } from '../bridge/bridge-input';
+import { BridgeInput, bridgeInputFromText, BridgeText, BridgeTextError } from '../bridge/bridge-input';
 import { bridgeConsoleValues, bridgeJson } from '../bridge/bridge.service';
 import { Bridge } from '../bridge/bridge.types';
 
@@ -35,28 +35,18 @@ const CONFIG_USAGE =
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : undefined);
 
-function enumOption<T extends string>(values: Record<string, unknown>, name: string, allowed: readonly T[]): T | undefined {
-  const v = str(values[name]);
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new UsageError(`--${name} must be ${allowed.join(' or ')}`);
-  return v as T;
-}
+/** The option each BridgeText field comes from, to name it in an error. */
+const FLAG: Partial<Record<keyof BridgeText, string>> = {
+  tokenAuth: 'token-auth',
+  tokenBody: 'token-body',
+  fields: 'field',
+  expiresInDefault: 'expires-in-default',
+  authorizeParams: 'authorize-param',
+  tokenParams: 'token-param',
+};
 
-/** The flags given, as bridge input; what is not given is undefined (update leaves it as it is). */
+/** The flags given, as bridge input (the same converter as the admin form); what is not given is undefined (update leaves it as it is). */
 async function configFromFlags(ctx: CliContext, values: Record<string, unknown>): Promise<Partial<BridgeInput>> {
-  const pairs = (name: string) => {
-    const v = list(values[name]);
-    if (!v) return undefined;
-    try {
-      return parsePairs(v, `--${name}`);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  };
-  const expires = str(values['expires-in-default']);
-  if (expires !== undefined && !/^\d{1,9}$/.test(expires)) throw new UsageError('--expires-in-default must be a number of seconds');
-  const fields = pairs('field');
-  if (fields) for (const k of Object.keys(fields)) if (!['access_token', 'refresh_token', 'expires_in', 'token_type'].includes(k)) throw new UsageError(`--field ${k.slice(0, 40)}=...: the fields are access_token, refresh_token, expires_in and token_type`);
   let upstreamClientSecret: string | undefined;
   if (values['client-secret-stdin'] === true) {
     try {
@@ -68,28 +58,34 @@ async function configFromFlags(ctx: CliContext, values: Record<string, unknown>)
     }
     if (upstreamClientSecret === '') throw new UsageError('--client-secret-stdin: standard input was empty');
   }
-  return {
-    vendorId: str(values['vendor-id']),
-    baseUrl: str(values['base-url']),
-    authorizeUrl: str(values['authorize-url']),
-    tokenUrl: str(values['token-url']),
-    revocationUrl: str(values['revocation-url']),
-    upstreamClientId: str(values['client-id']),
-    upstreamClientSecret,
-    tokenAuth: enumOption(values, 'token-auth', ['basic', 'body'] as const),
-    tokenBody: enumOption(values, 'token-body', ['form', 'json'] as const),
-    fields,
-    expiresInDefault: expires === undefined ? undefined : Number(expires),
-    scopes: list(values.scope)?.map(parseScopeMapping),
-    scopeSeparator: str(values['scope-separator']),
-    authorizeParams: pairs('authorize-param'),
-    tokenParams: pairs('token-param'),
-    pkce: values.pkce === true ? true : values['no-pkce'] === true ? false : undefined,
-    stateEcho: values['no-state-echo'] === true ? false : values['state-echo'] === true ? true : undefined,
-    implicit: values.implicit === true ? true : values['no-implicit'] === true ? false : undefined,
-    allowHttp: values['allow-http'] === true ? true : undefined,
-    clientName: str(values['client-name']),
-  };
+  const toggle = (on: string, off: string) => (values[on] === true ? true : values[off] === true ? false : undefined);
+  try {
+    return bridgeInputFromText({
+      vendorId: str(values['vendor-id']),
+      baseUrl: str(values['base-url']),
+      authorizeUrl: str(values['authorize-url']),
+      tokenUrl: str(values['token-url']),
+      revocationUrl: str(values['revocation-url']),
+      upstreamClientId: str(values['client-id']),
+      upstreamClientSecret,
+      tokenAuth: str(values['token-auth']),
+      tokenBody: str(values['token-body']),
+      fields: list(values.field),
+      expiresInDefault: str(values['expires-in-default']),
+      scopes: list(values.scope),
+      scopeSeparator: str(values['scope-separator']),
+      authorizeParams: list(values['authorize-param']),
+      tokenParams: list(values['token-param']),
+      pkce: toggle('pkce', 'no-pkce'),
+      stateEcho: toggle('state-echo', 'no-state-echo'),
+      implicit: toggle('implicit', 'no-implicit'),
+      allowHttp: values['allow-http'] === true ? true : undefined,
+      clientName: str(values['client-name']),
+    });
+  } catch (err) {
+    if (err instanceof BridgeTextError) throw new UsageError(`--${FLAG[err.field] ?? err.field} ${err.message}`);
+    throw err;
+  }
 }
 
 function consoleText(v: ReturnType<typeof bridgeConsoleValues>, bridge: Bridge, heading: string): string {
