@@ -96,7 +96,7 @@ export function createServices(config: Config, knex: Knex) {
   const auth = new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
   /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
   const secrets = config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined;
-  const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets);
+  const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets, timeline);
   const accounts = new AccountService(store.users, grants, uow, store.sessions, mail, bridges);
   // Sign-in through other providers: the providers (admin), and the login round trips and identities.
   const idpStore = new IdpRepository(knex);

@@ -351,7 +351,9 @@ export class BridgeRepository {
    * Consumes a code exactly once (of N parallel redemptions one wins). `replayed`: the code was
    * already used, so the caller ends what was issued from it (RFC 6749 §4.1.2).
    */
-  async consumeCode(codeHash: string): Promise<{ linkId: number; bridgeId: number; redirectUri: string; codeChallenge: string | null; expired: boolean; replayed: boolean } | undefined> {
+  async consumeCode(
+    codeHash: string,
+  ): Promise<{ linkId: number; bridgeId: number; userId: number; grantId: number; redirectUri: string; codeChallenge: string | null; expired: boolean; replayed: boolean } | undefined> {
     const [won] = (await this.db('bridge_codes')
       .where({ code_hash: codeHash })
       .whereNull('consumed_at')
@@ -359,10 +361,12 @@ export class BridgeRepository {
       .returning(['link_id', 'redirect_uri', 'code_challenge', 'expires_at'])) as Array<{ link_id: number; redirect_uri: string; code_challenge: string | null; expires_at: Date }>;
     const row = won ?? (await this.db('bridge_codes').where({ code_hash: codeHash }).first('link_id', 'redirect_uri', 'code_challenge', 'expires_at'));
     if (!row) return undefined;
-    const link = await this.db('bridge_links').where({ id: row.link_id }).first('bridge_id');
+    const link = await this.db('bridge_links').where({ id: row.link_id }).first('bridge_id', 'user_id', 'grant_id');
     return {
       linkId: Number(row.link_id),
       bridgeId: Number(link.bridge_id),
+      userId: Number(link.user_id),
+      grantId: Number(link.grant_id),
       redirectUri: row.redirect_uri,
       codeChallenge: row.code_challenge,
       expired: new Date(row.expires_at).getTime() <= Date.now(),

@@ -8,6 +8,8 @@ import { logger } from '../lib/logger';
 import { errorRedirect, RedirectableError } from '../oauth/authorize/redirect';
 import { authenticateClient, flatBody } from '../oauth/clients/client-auth';
 import { ClientService } from '../oauth/clients/client.service';
+import { measureTokenRequest } from '../oauth/token/token-metrics';
+import { Metrics } from '../metrics/metrics';
 import { BridgeService } from './bridge.service';
 
 const TX_COOKIE = 'lb_bridge_tx';
@@ -30,7 +32,7 @@ function cookieValue(req: Request, name: string): string | undefined {
  * browser router, and it answers its own errors as JSON: a 5xx here keeps Alexa's link (a
  * transient upstream failure is 503), only invalid_grant unlinks.
  */
-export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: ClientService }): Router {
+export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: ClientService; metrics: Metrics }): Router {
   const router = Router();
   const form = [express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }), rejectNulBytes];
   const path = '/bridge/:name/token';
@@ -60,12 +62,18 @@ export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: Clien
     },
     ...form,
     async (req, res) => {
-      const name = String(req.params.name);
-      const bridge = NAME.test(name) ? await deps.bridges.findByName(name) : undefined;
-      const params = flatBody(req);
-      const client = await authenticateClient(req, params, deps.clients);
-      if (!bridge || bridge.clientId !== client.id) throw oauthErrors.invalidClient();
-      const answer = await deps.bridges.token(bridge, client, params);
+      let grantType = 'other';
+      // Counted like /oauth/token (endpoint="bridge"), client authentication failures included.
+      const answer = await measureTokenRequest(deps.metrics, 'bridge', () => grantType, async () => {
+        const name = String(req.params.name);
+        const bridge = NAME.test(name) ? await deps.bridges.findByName(name) : undefined;
+        const params = flatBody(req);
+        if (params.grant_type === 'authorization_code' || params.grant_type === 'refresh_token') grantType = params.grant_type;
+        const client = await authenticateClient(req, params, deps.clients);
+        // Each bridge is its own authorization server with one client: any other is unknown here.
+        if (!bridge || bridge.clientId !== client.id) throw oauthErrors.invalidClient();
+        return deps.bridges.token(bridge, client, params);
+      });
       res.status(200).json(answer);
     },
   );
