@@ -14,7 +14,7 @@ const requireAdmin: RequestHandler = (req, _res, next) => {
 /** The form's text inputs (by BridgeText name); the answer fields are field_<name>. */
 const TEXT = ['clientName', 'vendorId', 'baseUrl', 'authorizeUrl', 'tokenUrl', 'revocationUrl', 'upstreamClientId', 'tokenAuth', 'tokenBody', 'expiresInDefault', 'scopeSeparator'] as const;
 const LINES = ['scopes', 'authorizeParams', 'tokenParams'] as const;
-const CHECKS = ['pkce', 'stateEcho', 'implicit', 'allowHttp'] as const;
+const CHECKS = ['pkce', 'stateEcho', 'implicit', 'upstreamImplicit', 'allowHttp'] as const;
 
 /** What each form field is called on the page, for an error that names it. */
 const LABEL: Partial<Record<keyof BridgeText, string>> = {
@@ -91,6 +91,7 @@ function valuesOf(b: Bridge, clientName: string): FormValues {
     pkce: b.pkce,
     stateEcho: b.stateEcho,
     implicit: b.implicit,
+    upstreamImplicit: b.upstreamImplicit,
     allowHttp: b.allowHttp,
   };
 }

@@ -49,7 +49,8 @@ export const bridgeInputSchema = z
     vendorId: z.string().trim().regex(/^[A-Za-z0-9]{4,64}$/, 'The vendor ID is the letters and digits of your Amazon vendor ID (Alexa console > Settings).'),
     baseUrl: z.string().trim().transform((s) => s.replace(/\/+$/, '')),
     authorizeUrl: z.string().trim(),
-    tokenUrl: z.string().trim(),
+    /** May be empty for an implicit-only upstream (it has no token endpoint we would call). */
+    tokenUrl: z.string().trim().default(''),
     revocationUrl: z.string().trim().nullable().default(null),
     upstreamClientId: z.string().min(1, 'Give the client ID registered at the upstream.').max(500).regex(VSCHAR, 'The client ID is printable ASCII.'),
     /** In clear here only; the service seals it at once. Undefined on update: unchanged. */
@@ -74,12 +75,14 @@ export const bridgeInputSchema = z
     pkce: z.boolean().default(false),
     stateEcho: z.boolean().default(true),
     implicit: z.boolean().default(false),
+    upstreamImplicit: z.boolean().default(false),
     allowHttp: z.boolean().default(false),
   })
   .superRefine((b, ctx) => {
     const check = (field: 'baseUrl' | 'authorizeUrl' | 'tokenUrl' | 'revocationUrl', label: string, opts: { query?: boolean } = {}) => {
       const v = b[field];
       if (v === null) return;
+      if (field === 'tokenUrl' && v === '' && b.upstreamImplicit) return; // never called for an implicit-only upstream
       const problem = urlProblem(v, b.allowHttp, opts);
       if (problem) ctx.addIssue({ code: 'custom', path: [field], message: `${label} ${problem}.` });
     };
@@ -87,6 +90,7 @@ export const bridgeInputSchema = z
     check('authorizeUrl', 'The authorization URL', { query: true });
     check('tokenUrl', 'The token URL');
     check('revocationUrl', 'The revocation URL');
+    if (b.upstreamImplicit && b.pkce) ctx.addIssue({ code: 'custom', path: ['pkce'], message: 'PKCE does not apply to an upstream that uses the implicit grant.' });
     for (const s of b.scopes) if (s.upstream.some((u) => u.includes(b.scopeSeparator))) ctx.addIssue({ code: 'custom', message: `The upstream scopes of "${s.alexa}" contain the scope separator.` });
   });
 
@@ -128,6 +132,7 @@ export interface BridgeText {
   pkce?: boolean;
   stateEcho?: boolean;
   implicit?: boolean;
+  upstreamImplicit?: boolean;
   allowHttp?: boolean;
   clientName?: string;
 }
@@ -187,6 +192,7 @@ export function bridgeInputFromText(t: BridgeText): Partial<BridgeInput> {
     pkce: t.pkce,
     stateEcho: t.stateEcho,
     implicit: t.implicit,
+    upstreamImplicit: t.upstreamImplicit,
     allowHttp: t.allowHttp,
     clientName: text(t.clientName),
   };

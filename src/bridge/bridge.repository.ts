@@ -24,6 +24,7 @@ interface BridgeRow {
   pkce: boolean;
   state_echo: boolean;
   implicit: boolean;
+  upstream_implicit: boolean;
   allow_http: boolean;
   created_at: Date;
   updated_at: Date;
@@ -51,6 +52,7 @@ const toBridge = (r: BridgeRow): Bridge => ({
   pkce: r.pkce,
   stateEcho: r.state_echo,
   implicit: r.implicit,
+  upstreamImplicit: r.upstream_implicit,
   allowHttp: r.allow_http,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -78,6 +80,7 @@ const toRow = (b: Partial<BridgeFields>) => {
     pkce: b.pkce,
     state_echo: b.stateEcho,
     implicit: b.implicit,
+    upstream_implicit: b.upstreamImplicit,
     allow_http: b.allowHttp,
   };
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));

@@ -1,8 +1,9 @@
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { createHash } from 'node:crypto';
 import { loginUrlFor } from '../auth/return-to';
 import { requireLogin } from '../auth/session';
 import { rejectNulBytes } from '../http/params';
-import { noStore } from '../http/security-headers';
+import { contentSecurityPolicy, noStore } from '../http/security-headers';
 import { AppError, isDatabaseUnavailable, oauthErrors } from '../lib/errors';
 import { logger } from '../lib/logger';
 import { errorRedirect, RedirectableError } from '../oauth/authorize/redirect';
@@ -13,6 +14,14 @@ import { Metrics } from '../metrics/metrics';
 import { BridgeService } from './bridge.service';
 
 const TX_COOKIE = 'lb_bridge_tx';
+
+/**
+ * The only script we serve: it moves an implicit-only upstream's fragment into the form and posts
+ * it, after taking it out of the address bar and history. Allowed by its hash alone.
+ */
+const FRAGMENT_SCRIPT =
+  "var f=document.getElementById('fragment');f.value=location.hash.slice(1);history.replaceState(null,'',location.pathname);if(f.value)document.getElementById('finish').submit();else document.getElementById('empty').hidden=false;";
+const FRAGMENT_SCRIPT_HASH = `'sha256-${createHash('sha256').update(FRAGMENT_SCRIPT).digest('base64')}'`;
 const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 function cookieValue(req: Request, name: string): string | undefined {
@@ -123,11 +132,31 @@ export function bridgeBrowserRoutes(bridges: BridgeService, opts: { secureCookie
     res.redirect(302, location);
   });
 
-  router.get('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+  const finish = async (req: Request, res: Response, params: Record<string, unknown>, via: 'query' | 'fragment') => {
     const bridge = res.locals.bridge;
-    const location = await bridges.callback(bridge, req.user!.id, req.query as Record<string, unknown>, cookieValue(req, TX_COOKIE));
+    const location = await bridges.callback(bridge, req.user!.id, params, cookieValue(req, TX_COOKIE), via);
     res.clearCookie(TX_COOKIE, { path: `/bridge/${bridge.name}/callback`, httpOnly: true, sameSite: 'lax', secure: opts.secureCookies });
-    res.redirect(302, location);
+    res.redirect(via === 'fragment' ? 303 : 302, location);
+  };
+
+  router.get('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+    const query = req.query as Record<string, unknown>;
+    // An implicit-only upstream puts the token in the fragment, which never reaches a server: a
+    // page reads it and posts it back here (with its CSRF token; our state is checked as always).
+    if (res.locals.bridge.upstreamImplicit && query.error === undefined) {
+      res.setHeader('Content-Security-Policy', contentSecurityPolicy(FRAGMENT_SCRIPT_HASH));
+      return res.render('bridge-fragment', { title: 'Finishing the link', name: res.locals.bridge.name, script: FRAGMENT_SCRIPT });
+    }
+    await finish(req, res, query, 'query');
+  });
+
+  router.post('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+    if (!res.locals.bridge.upstreamImplicit) throw new AppError(404, 'not_found', 'There is no such page.');
+    const fragment = (req.body as Record<string, unknown>).fragment;
+    if (typeof fragment !== 'string' || fragment.length > 16000) throw oauthErrors.invalidRequest('The answer of the upstream did not come through. Please start linking again from the Alexa app.');
+    const params: Record<string, string | string[]> = {};
+    for (const [k, v] of new URLSearchParams(fragment)) params[k] = k in params ? [params[k] as string, v].flat() : v; // repeated: refused by the service
+    await finish(req, res, params, 'fragment');
   });
 
   return router;

@@ -106,6 +106,7 @@ export function bridgeJson(b: Bridge) {
     pkce: b.pkce,
     state_echo: b.stateEcho,
     implicit: b.implicit,
+    upstream_implicit: b.upstreamImplicit,
     allow_http: b.allowHttp,
   };
 }
@@ -279,6 +280,7 @@ export class BridgeService {
       pkce: d.pkce,
       stateEcho: d.stateEcho,
       implicit: d.implicit,
+      upstreamImplicit: d.upstreamImplicit,
       allowHttp: d.allowHttp,
     };
   }
@@ -303,6 +305,7 @@ export class BridgeService {
       pkce: b.pkce,
       stateEcho: b.stateEcho,
       implicit: b.implicit,
+      upstreamImplicit: b.upstreamImplicit,
       allowHttp: b.allowHttp,
     };
   }
@@ -394,7 +397,8 @@ export class BridgeService {
     this.timeline.record({ userId, clientId: bridge.clientId, type: 'authorization_started' });
     const url = new URL(bridge.authorizeUrl);
     for (const [k, v] of Object.entries(bridge.authorizeParams)) url.searchParams.set(k, v);
-    url.searchParams.set('response_type', 'code');
+    // An implicit-only upstream answers with the token in our callback's fragment (RFC 6749 §4.2.2).
+    url.searchParams.set('response_type', bridge.upstreamImplicit ? 'token' : 'code');
     url.searchParams.set('client_id', bridge.upstreamClientId);
     url.searchParams.set('redirect_uri', callbackUrl(bridge));
     const scope = this.upstreamScope(bridge, request.scope);
@@ -412,7 +416,9 @@ export class BridgeService {
    * upstream does not echo state), redeem the upstream code at once, keep the tokens sealed, and
    * send Alexa our own short-lived single-use code (or, for an implicit bridge, the token).
    */
-  async callback(bridge: Bridge, userId: number, query: Record<string, unknown>, cookieTransaction: string | undefined): Promise<string> {
+  async callback(bridge: Bridge, userId: number, query: Record<string, unknown>, cookieTransaction: string | undefined, via: 'query' | 'fragment' = 'query'): Promise<string> {
+    // Tokens come in the fragment (posted by our callback page) only from an implicit-only upstream, and codes only from the others.
+    if (via === 'fragment' && !bridge.upstreamImplicit) throw oauthErrors.invalidRequest('This bridge expects an authorization code from the upstream.');
     for (const [name, value] of Object.entries(query)) if (typeof value !== 'string') throw oauthErrors.invalidRequest(`The ${name.slice(0, 40)} parameter must be sent once.`);
     const returnedState = single(query, 'state');
     let transactionId: string | undefined;
@@ -443,16 +449,26 @@ export class BridgeService {
       const passed = ['access_denied', 'temporarily_unavailable', 'invalid_scope'].includes(upstreamError) ? upstreamError : 'server_error';
       return toAlexa(passed, passed === 'access_denied' ? 'The user denied the request at the upstream.' : 'The upstream could not complete the authorization.', `upstream sent ${passed}`);
     }
-    const code = single(query, 'code');
-    if (!code || code.length > 4096) return toAlexa('server_error', 'The upstream sent no authorization code.', 'no code from the upstream');
-
     let tokens: UpstreamTokens;
-    try {
-      const verifier = pending.verifierSealed ? this.secrets().open(pending.verifierSealed, aad.verifier(bridge.id, idHash)) : undefined;
-      tokens = await this.upstream.redeemCode(this.endpoint(bridge), { code, redirectUri: callbackUrl(bridge), codeVerifier: verifier }, this.timings.redeemUpstreamMs);
-    } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
-      return toAlexa(err.kind === 'transient' ? 'temporarily_unavailable' : 'server_error', 'The upstream did not accept the authorization code.', `code exchange: ${failureReason(err)}`);
+    if (bridge.upstreamImplicit) {
+      if (via !== 'fragment') return toAlexa('server_error', 'The upstream sent no access token.', 'no token from the upstream');
+      try {
+        tokens = this.upstream.readImplicit(this.endpoint(bridge), query as Record<string, string>);
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        logger.error({ bridge: bridge.name, ...err.detail }, `bridge: ${err.message}`);
+        return toAlexa('server_error', 'The upstream sent an access token the bridge cannot use.', `implicit answer: ${failureReason(err)}`);
+      }
+    } else {
+      const code = single(query, 'code');
+      if (!code || code.length > 4096) return toAlexa('server_error', 'The upstream sent no authorization code.', 'no code from the upstream');
+      try {
+        const verifier = pending.verifierSealed ? this.secrets().open(pending.verifierSealed, aad.verifier(bridge.id, idHash)) : undefined;
+        tokens = await this.upstream.redeemCode(this.endpoint(bridge), { code, redirectUri: callbackUrl(bridge), codeVerifier: verifier }, this.timings.redeemUpstreamMs);
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        return toAlexa(err.kind === 'transient' ? 'temporarily_unavailable' : 'server_error', 'The upstream did not accept the authorization code.', `code exchange: ${failureReason(err)}`);
+      }
     }
 
     const box = this.secrets();

@@ -25,12 +25,13 @@ const configOptions: Record<string, OptionSpec> = {
   pkce: { type: 'boolean' },
   'no-state-echo': { type: 'boolean' },
   implicit: { type: 'boolean' },
+  'upstream-implicit': { type: 'boolean' },
   'allow-http': { type: 'boolean' },
   'client-name': { type: 'string' },
 };
 
 const CONFIG_USAGE =
-  '[--token-auth basic|body] [--token-body form|json] [--field access_token=PATH] [--field refresh_token=PATH] [--field expires_in=PATH] [--field token_type=PATH] [--expires-in-default S] [--scope read=up.read ...] [--scope-separator S] [--authorize-param k=v ...] [--token-param k=v ...] [--pkce] [--no-state-echo] [--implicit] [--revocation-url U] [--allow-http] [--client-name N] [--json]';
+  '[--token-auth basic|body] [--token-body form|json] [--field access_token=PATH] [--field refresh_token=PATH] [--field expires_in=PATH] [--field token_type=PATH] [--expires-in-default S] [--scope read=up.read ...] [--scope-separator S] [--authorize-param k=v ...] [--token-param k=v ...] [--pkce] [--no-state-echo] [--implicit] [--upstream-implicit] [--revocation-url U] [--allow-http] [--client-name N] [--json]';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : undefined);
@@ -79,6 +80,7 @@ async function configFromFlags(ctx: CliContext, values: Record<string, unknown>)
       pkce: toggle('pkce', 'no-pkce'),
       stateEcho: toggle('state-echo', 'no-state-echo'),
       implicit: toggle('implicit', 'no-implicit'),
+      upstreamImplicit: toggle('upstream-implicit', 'no-upstream-implicit'),
       allowHttp: values['allow-http'] === true ? true : undefined,
       clientName: str(values['client-name']),
     });
@@ -113,7 +115,8 @@ const bridgesCreate: Command = {
   options: { name: { type: 'string' }, ...configOptions },
   async run(ctx, { values }) {
     const given = await configFromFlags(ctx, values);
-    for (const flag of ['vendor-id', 'base-url', 'authorize-url', 'token-url', 'client-id']) requireString(values, flag);
+    // An implicit-only upstream has no token endpoint to give.
+    for (const flag of ['vendor-id', 'base-url', 'authorize-url', ...(values['upstream-implicit'] === true ? [] : ['token-url']), 'client-id']) requireString(values, flag);
     const { bridge, client, clientSecret } = await ctx.services.bridges.create({ ...given, name: requireString(values, 'name') } as BridgeInput);
     const v = bridgeConsoleValues(bridge, client, clientSecret);
     ctx.out(consoleText(v, bridge, `Created the bridge "${bridge.name}" to ${new URL(bridge.authorizeUrl).host}.`), { ...v, bridge: bridgeJson(bridge) });
@@ -123,10 +126,10 @@ const bridgesCreate: Command = {
 const bridgesUpdate: Command = {
   name: 'bridges:update',
   summary: 'Change a bridge; what is not given stays as it is (--client-secret-stdin replaces the upstream secret)',
-  usage: `bridges:update --name N [--vendor-id V] [--base-url URL] [--authorize-url U] [--token-url U] [--client-id X] [--client-secret-stdin] [--no-pkce] [--state-echo] [--no-implicit] ${CONFIG_USAGE}`,
-  options: { name: { type: 'string' }, ...configOptions, 'no-pkce': { type: 'boolean' }, 'state-echo': { type: 'boolean' }, 'no-implicit': { type: 'boolean' } },
+  usage: `bridges:update --name N [--vendor-id V] [--base-url URL] [--authorize-url U] [--token-url U] [--client-id X] [--client-secret-stdin] [--no-pkce] [--state-echo] [--no-implicit] [--no-upstream-implicit] ${CONFIG_USAGE}`,
+  options: { name: { type: 'string' }, ...configOptions, 'no-pkce': { type: 'boolean' }, 'state-echo': { type: 'boolean' }, 'no-implicit': { type: 'boolean' }, 'no-upstream-implicit': { type: 'boolean' } },
   async run(ctx, { values }) {
-    const toggles: Array<[string, string]> = [['pkce', 'no-pkce'], ['state-echo', 'no-state-echo'], ['implicit', 'no-implicit']];
+    const toggles: Array<[string, string]> = [['pkce', 'no-pkce'], ['state-echo', 'no-state-echo'], ['implicit', 'no-implicit'], ['upstream-implicit', 'no-upstream-implicit']];
     for (const [on, off] of toggles) if (values[on] === true && values[off] === true) throw new UsageError(`--${on} and --${off} contradict each other`);
     const bridge = await ctx.services.bridges.update(requireString(values, 'name'), await configFromFlags(ctx, values));
     ctx.out(`Updated the bridge "${bridge.name}".`, bridgeJson(bridge));
@@ -163,7 +166,7 @@ const bridgesShow: Command = {
       `  client ID:         ${j.upstream_client_id} (secret ${j.upstream_client_secret})`,
       `  fields:            ${Object.entries(j.fields).map(([k, p]) => `${k}=${p}`).join(' ')}`,
       `  scopes:            ${Object.entries(j.scopes).map(([k, s]) => `${k}=${s}`).join(', ') || '(as Alexa sends them)'} (separator "${j.scope_separator}")`,
-      `  PKCE ${j.pkce ? 'on' : 'off'}, state echoed ${j.state_echo ? 'yes' : 'no'}, ${j.implicit ? 'implicit' : 'code'} grant for Alexa`,
+      `  PKCE ${j.pkce ? 'on' : 'off'}, state echoed ${j.state_echo ? 'yes' : 'no'}, ${j.implicit ? 'implicit' : 'code'} grant for Alexa, ${j.upstream_implicit ? 'implicit' : 'code'} grant at the upstream`,
     ];
     ctx.out(`${consoleText(v, bridge, `Bridge "${bridge.name}" (${await ctx.services.bridges.liveLinkCount(bridge)} linked users).`)}\n${upstream.join('\n')}`, { ...v, bridge: j });
   },

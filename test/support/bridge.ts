@@ -166,6 +166,15 @@ export class BridgeAlexa {
         continue;
       }
       const html = await res.text();
+      if (res.status === 200 && /^\/bridge\/[^/]+\/callback$/.test(new URL(url).pathname) && html.includes('id="finish"')) {
+        // Our callback page for an implicit-only upstream: do what its script does, post the fragment.
+        const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1];
+        const posted = await this.jar.fetch(new URL(url).origin + new URL(url).pathname, form({ _csrf: csrf, fragment: new URL(url).hash.slice(1) }));
+        if (posted.status !== 303) throw new Error(`the fragment post answered ${posted.status}: ${(await posted.text()).slice(0, 300)}`);
+        url = new URL(posted.headers.get('location')!, url).href;
+        if (url.startsWith(this.redirectUri)) return new URL(url);
+        continue;
+      }
       if (res.status === 200 && new URL(url).pathname === '/login') {
         const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1];
         const returnTo = new URL(url).searchParams.get('return_to')!;
