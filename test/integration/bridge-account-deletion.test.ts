@@ -1,6 +1,6 @@
 import { logger } from '../../src/lib/logger';
-import { BridgeAlexa, BridgeCredentials, cliWithStdin, listen, startStrictUpstream, StrictUpstream, uniqueBridgeName, uniqueVendor } from '../support/bridge';
-import { createTestContext, createUser, TEST_PASSWORD, TestContext } from '../support/context';
+import { BridgeAlexa, BridgeCredentials, cliWithStdin, servedTestContext, startStrictUpstream, StrictUpstream, uniqueBridgeName, uniqueVendor } from '../support/bridge';
+import { createUser, TEST_PASSWORD, TestContext } from '../support/context';
 import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky-upstream';
 
 /**
@@ -10,14 +10,11 @@ import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky
  */
 let ctx: TestContext;
 let server: { url: string; close(): Promise<void> };
+let served: { close(): Promise<void> };
 beforeAll(async () => {
-  ctx = createTestContext();
-  server = await listen(ctx.app);
+  ({ ctx, server, ...served } = await servedTestContext());
 });
-afterAll(async () => {
-  await server.close();
-  await ctx.close();
-});
+afterAll(() => served.close());
 
 const form = (data: Record<string, string>): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(data).toString() });
 

@@ -218,18 +218,20 @@ describe('configuring bridges on the admin pages', () => {
     expect(edit.text).toContain('read=idp.read');
     expect(edit.text).not.toContain('upstream-secret-never-shown');
     expect(edit.text).toContain('stored encrypted');
-    const vendorId = uniqueVendor();
-    const changes = {
-      clientName: 'Lights at home',
-      vendorId,
+    const same = {
+      vendorId: uniqueVendor(),
       baseUrl: 'https://auth2.example.com',
       authorizeUrl: 'https://idp2.example.net/authorize?tenant=1',
       tokenUrl: 'https://idp2.example.net/token',
       revocationUrl: 'https://idp2.example.net/revoke',
       upstreamClientId: 'lb2',
-      upstreamClientSecret: '',
       tokenAuth: 'body',
       tokenBody: 'json',
+    } as const;
+    const changes = {
+      ...same,
+      clientName: 'Lights at home',
+      upstreamClientSecret: '',
       field_access_token: 'data.at',
       field_refresh_token: '',
       field_expires_in: 'data.ttl',
@@ -247,14 +249,7 @@ describe('configuring bridges on the admin pages', () => {
     expect(saved.headers.location).toBe(`/admin/bridges/${name}`);
     const b = await ctx.services.bridges.get(name);
     expect(b).toMatchObject({
-      vendorId,
-      baseUrl: 'https://auth2.example.com',
-      authorizeUrl: 'https://idp2.example.net/authorize?tenant=1',
-      tokenUrl: 'https://idp2.example.net/token',
-      revocationUrl: 'https://idp2.example.net/revoke',
-      upstreamClientId: 'lb2',
-      tokenAuth: 'body',
-      tokenBody: 'json',
+      ...same,
       fields: { access_token: 'data.at', refresh_token: 'refresh_token', expires_in: 'data.ttl', token_type: 'token_type' },
       expiresInDefault: 1800,
       scopes: [{ alexa: 'read', upstream: ['a', 'b'] }, { alexa: 'control', upstream: ['c'] }],
@@ -268,7 +263,7 @@ describe('configuring bridges on the admin pages', () => {
     expect(await sealed()).toBe(before); // no secret typed: the stored one stays
     const client = await ctx.services.bridges.clientOf(b);
     expect(client.name).toBe('Lights at home');
-    expect(client.redirectUris).toContain(`https://pitangui.amazon.com/api/skill/link/${vendorId}`);
+    expect(client.redirectUris).toContain(`https://pitangui.amazon.com/api/skill/link/${same.vendorId}`);
 
     // A new secret replaces the old; an emptied revocation URL removes it; a mistake is a 400 on the form.
     expect((await post(`/admin/bridges/${name}`, `/admin/bridges/${name}/edit`, { ...changes, upstreamClientSecret: 'the new upstream secret', revocationUrl: '' })).status).toBe(303);

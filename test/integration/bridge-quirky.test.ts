@@ -1,7 +1,7 @@
 import { logger } from '../../src/lib/logger';
 import { accountLinkedEvent, alexaUserId, skillDisabledEvent } from '../support/alexa-envelopes';
-import { BridgeAlexa, BridgeCredentials, cliWithStdin, listen, uniqueBridgeName, uniqueVendor } from '../support/bridge';
-import { createTestContext, createUser, TestContext } from '../support/context';
+import { BridgeAlexa, BridgeCredentials, cliWithStdin, servedTestContext, uniqueBridgeName, uniqueVendor } from '../support/bridge';
+import { createUser, TestContext } from '../support/context';
 import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky-upstream';
 
 /**
@@ -12,15 +12,11 @@ import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky
  */
 let ctx: TestContext;
 let server: { url: string; close(): Promise<void> };
-
+let served: { close(): Promise<void> };
 beforeAll(async () => {
-  ctx = createTestContext();
-  server = await listen(ctx.app);
+  ({ ctx, server, ...served } = await servedTestContext());
 });
-afterAll(async () => {
-  await server.close();
-  await ctx.close();
-});
+afterAll(() => served.close());
 
 async function quirkyBridge(extra: string[] = []): Promise<{ upstream: QuirkyUpstream; bridge: BridgeCredentials }> {
   const upstream = await startQuirkyUpstream();

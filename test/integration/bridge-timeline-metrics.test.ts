@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { BridgeAlexa, BridgeCredentials, cliWithStdin, listen, uniqueBridgeName, uniqueVendor } from '../support/bridge';
-import { createTestContext, createUser, signInAs, TestContext, webAgent } from '../support/context';
+import { BridgeAlexa, BridgeCredentials, cliWithStdin, servedTestContext, uniqueBridgeName, uniqueVendor } from '../support/bridge';
+import { createUser, signInAs, TestContext, webAgent } from '../support/context';
 import { sample } from '../support/metrics';
 import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky-upstream';
 
@@ -13,12 +13,12 @@ import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky
 const METRICS_TOKEN = 'metrics-token-0123456789-abcdefghijklmnopqrstuvwxyz';
 let ctx: TestContext;
 let server: { url: string; close(): Promise<void> };
+let served: { close(): Promise<void> };
 let upstream: QuirkyUpstream;
 let bridge: BridgeCredentials;
 
 beforeAll(async () => {
-  ctx = createTestContext({ METRICS_TOKEN });
-  server = await listen(ctx.app);
+  ({ ctx, server, ...served } = await servedTestContext({ METRICS_TOKEN }));
   upstream = await startQuirkyUpstream();
   const name = uniqueBridgeName('tl');
   upstream.setCallback(`${server.url}/bridge/${name}/callback`);
@@ -40,8 +40,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await upstream.close();
-  await server.close();
-  await ctx.close();
+  await served.close();
 });
 
 const scrape = async () => (await request(ctx.app).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`)).text;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { BridgeAlexa, BridgeCredentials, cliWithStdin, listen, uniqueBridgeName, uniqueVendor } from '../support/bridge';
-import { createTestContext, createUser, TEST_PASSWORD, TestContext } from '../support/context';
+import { BridgeAlexa, BridgeCredentials, cliWithStdin, servedTestContext, uniqueBridgeName, uniqueVendor } from '../support/bridge';
+import { createUser, TEST_PASSWORD, TestContext } from '../support/context';
 import { ImplicitUpstream, startImplicitUpstream } from '../support/upstreams/implicit-upstream';
 
 /**
@@ -11,16 +11,15 @@ import { ImplicitUpstream, startImplicitUpstream } from '../support/upstreams/im
  */
 let ctx: TestContext;
 let server: { url: string; close(): Promise<void> };
+let served: { close(): Promise<void> };
 let upstream: ImplicitUpstream;
 beforeAll(async () => {
-  ctx = createTestContext();
-  server = await listen(ctx.app);
+  ({ ctx, server, ...served } = await servedTestContext());
   upstream = await startImplicitUpstream();
 });
 afterAll(async () => {
   await upstream.close();
-  await server.close();
-  await ctx.close();
+  await served.close();
 });
 
 const form = (data: Record<string, string>): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(data).toString() });

@@ -8,7 +8,8 @@ import { Express } from 'express';
 import { runCli } from '../../src/cli';
 import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
 import { alexaState } from './alexa';
-import { TEST_ENCRYPTION_KEY, TEST_PASSWORD, TEST_SESSION_SECRET, testDatabaseUrl } from './context';
+import { Env } from '../../src/config/config';
+import { createTestContext, TEST_ENCRYPTION_KEY, TEST_PASSWORD, TEST_SESSION_SECRET, TestContext, testDatabaseUrl } from './context';
 
 /** The app on a real loopback port: the upstream redirects the browser to it. */
 export async function listen(app: Express): Promise<{ url: string; close(): Promise<void> }> {
@@ -21,6 +22,20 @@ export async function listen(app: Express): Promise<{ url: string; close(): Prom
         server.closeAllConnections();
         server.close(() => r());
       }),
+  };
+}
+
+/** The test app on a real loopback port (upstreams redirect browsers to it), and how to stop both. */
+export async function servedTestContext(env: Env = {}): Promise<{ ctx: TestContext; server: { url: string; close(): Promise<void> }; close(): Promise<void> }> {
+  const ctx = createTestContext(env);
+  const server = await listen(ctx.app);
+  return {
+    ctx,
+    server,
+    close: async () => {
+      await server.close();
+      await ctx.close();
+    },
   };
 }
 
