@@ -595,40 +595,39 @@ export class BridgeService {
         throw refusedBy(oauthErrors.invalidGrant('The upstream gave no refresh token for this link. Link the account again in the Alexa app.'), 'upstream refresh token kept');
       }
 
+      // Past Alexa's budget the answer is a 503 and the link stays (the upstream's late answer is still stored).
+      const late = (message: string) => {
+        this.timeline.record({ ...event, type: 'refresh_failed', reason: 'answer deadline passed' });
+        return new ServiceUnavailableError(message);
+      };
       const mine = this.inFlight.get(link.id);
-      try {
-        if (mine) {
-          await this.raceDeadline(mine, deadline);
+      if (mine) {
+        await this.raceDeadline(mine, deadline, late);
+      } else {
+        const leaseId = randomUUID();
+        if (await this.bridges.claimLease(link.id, leaseId, this.timings.leaseSeconds)) {
+          const id = link.id;
+          const job = this.refreshAtUpstream(bridge, link, leaseId).finally(() => this.inFlight.delete(id));
+          this.inFlight.set(id, job);
+          refreshedHere = true;
+          await this.raceDeadline(job, deadline, late); // throws what the upstream refresh threw
         } else {
-          const leaseId = randomUUID();
-          if (await this.bridges.claimLease(link.id, leaseId, this.timings.leaseSeconds)) {
-            const id = link.id;
-            const job = this.refreshAtUpstream(bridge, link, leaseId).finally(() => this.inFlight.delete(id));
-            this.inFlight.set(id, job);
-            refreshedHere = true;
-            await this.raceDeadline(job, deadline); // throws what the upstream refresh threw
-          } else {
-            // Another process holds the lease: wait for its result, bounded.
-            if (Date.now() + 100 > deadline) throw new ServiceUnavailableError('The link is being refreshed; please retry.');
-            await sleep(100);
-          }
+          // Another process holds the lease: wait for its result, bounded.
+          if (Date.now() + 100 > deadline) throw late('The link is being refreshed; please retry.');
+          await sleep(100);
         }
-      } catch (err) {
-        // A transient failure keeps the link (Alexa retries): on the timeline, so a support call can see it.
-        if (err instanceof AppError && err.status >= 500) this.timeline.record({ ...event, type: 'refresh_failed', reason: (err as { timelineReason?: string }).timelineReason ?? 'answer deadline passed' });
-        throw err;
       }
       link = await this.bridges.findLinkByHandle(bridge.id, handleHash);
     }
   }
 
   /** Waits for `work` until the deadline; past it, Alexa gets a 503 and the work goes on (its result is kept). */
-  private async raceDeadline(work: Promise<void>, deadline: number): Promise<void> {
+  private async raceDeadline(work: Promise<void>, deadline: number, late: (message: string) => Error): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+    const timeout = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
     try {
-      const outcome = await Promise.race([work.then(() => 'done' as const), late]);
-      if (outcome === 'late') throw new ServiceUnavailableError('The upstream is slow to answer; please retry.');
+      const outcome = await Promise.race([work.then(() => 'done' as const), timeout]);
+      if (outcome === 'late') throw late('The upstream is slow to answer; please retry.');
     } finally {
       clearTimeout(timer);
     }
@@ -655,8 +654,10 @@ export class BridgeService {
       }
       await this.bridges.releaseLease(link.id, leaseId).catch((e) => logger.error({ err: e, linkId: link.id }, 'bridge: could not release a lease'));
       if (!(err instanceof UpstreamError)) throw err;
-      const failure = err.kind === 'transient' ? new ServiceUnavailableError('The upstream is temporarily unavailable; please retry.') : new AppError(502, 'server_error', 'The upstream answered something the bridge cannot use.');
-      throw Object.assign(failure, { timelineReason: failureReason(err) });
+      // The link stays (Alexa retries): on the timeline, once per upstream call, so support can see why.
+      this.timeline.record({ userId: link.userId, clientId: bridge.clientId, grantId: link.grantId, type: 'refresh_failed', reason: failureReason(err) });
+      if (err.kind === 'transient') throw new ServiceUnavailableError('The upstream is temporarily unavailable; please retry.');
+      throw new AppError(502, 'server_error', 'The upstream answered something the bridge cannot use.');
     }
     const stored = await this.bridges.storeRefreshed(link.id, leaseId, {
       accessTokenSealed: box.seal(tokens.accessToken, aad.access(link.id)),

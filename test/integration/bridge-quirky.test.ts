@@ -130,6 +130,10 @@ describe('a bridge in front of a non-conforming upstream', () => {
       const retry = await alexa.refresh(handle);
       expect(retry.status).toBe(200);
       expect(upstream.stats.refreshes).toBe(before + 1); // the retry made no second upstream call
+      // On the link's timeline: the 503 with why, then the retry's answer.
+      const { links } = await ctx.services.timeline.show(email, bridge.clientId);
+      const newest = links[0].events.slice(0, 2).map((e) => `${e.type}: ${e.reason}`);
+      expect(newest).toEqual(['refreshed: answer already made (retry or concurrent refresh within the reuse window)', 'refresh_failed: answer deadline passed']);
     } finally {
       timings.refreshAnswerMs = budget;
     }
