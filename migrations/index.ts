@@ -12,6 +12,7 @@ import * as m008c from './20261201_008c_sessions_user_id';
 import * as m009 from './20261201_009_link_events';
 import * as m010 from './20261201_010_identity_providers';
 import * as m011 from './20261201_011_bridges';
+import * as m012 from './20261201_012_bridge_gaps';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261201_009_link_events': m009,
   '20261201_010_identity_providers': m010,
   '20261201_011_bridges': m011,
+  '20261201_012_bridge_gaps': m012,
 };

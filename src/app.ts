@@ -67,7 +67,7 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   // Machine endpoints: JSON, no cookies, no session.
   app.use(metadataRoutes(config.publicUrl));
   app.use(tokenRoutes({ clients: services.clients, ...services.token }));
-  app.use(bridgeTokenRoutes({ bridges: services.bridges, clients: services.clients }));
+  app.use(bridgeTokenRoutes({ bridges: services.bridges, clients: services.clients, metrics: services.metrics }));
   // Skill events the Alexa skill forwards (authenticated as its OAuth client, like the token calls).
   app.use(skillEventRoutes({ clients: services.clients, skillEvents: services.skillEvents }));
 

@@ -94,9 +94,10 @@ export function createServices(config: Config, knex: Knex) {
   // Mail leaves through a queue: no request waits for it (main.ts and the CLI close it at the end).
   const mail = createMailQueue(config);
   const auth = new AuthService(knex, store.users, store.throttles, hasher, config.throttle, new DeviceCookies(config.sessionSecret));
-  const accounts = new AccountService(store.users, grants, uow, store.sessions, mail);
   /** Seals upstream secrets and tokens at rest; undefined when no key is configured (tests, tools). */
   const secrets = config.encryptionKeys.length ? new SecretBox([...config.encryptionKeys]) : undefined;
+  const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets, timeline);
+  const accounts = new AccountService(store.users, grants, uow, store.sessions, mail, bridges);
   // Sign-in through other providers: the providers (admin), and the login round trips and identities.
   const idpStore = new IdpRepository(knex);
   const idps = new ProviderService(idpStore, secrets, config.publicUrl);
@@ -117,7 +118,6 @@ export function createServices(config: Config, knex: Knex) {
   ];
   metrics.sources.hashing = () => hasher.stats();
   metrics.sources.linkEvents = () => ({ buffered: timeline.buffered, ...timeline.counts });
-  const bridges = new BridgeService(new BridgeRepository(knex), clients, store.grants, grants, uow, secrets);
 
   return {
     auth,

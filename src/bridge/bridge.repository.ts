@@ -24,6 +24,7 @@ interface BridgeRow {
   pkce: boolean;
   state_echo: boolean;
   implicit: boolean;
+  upstream_implicit: boolean;
   allow_http: boolean;
   created_at: Date;
   updated_at: Date;
@@ -51,6 +52,7 @@ const toBridge = (r: BridgeRow): Bridge => ({
   pkce: r.pkce,
   stateEcho: r.state_echo,
   implicit: r.implicit,
+  upstreamImplicit: r.upstream_implicit,
   allowHttp: r.allow_http,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -78,6 +80,7 @@ const toRow = (b: Partial<BridgeFields>) => {
     pkce: b.pkce,
     state_echo: b.stateEcho,
     implicit: b.implicit,
+    upstream_implicit: b.upstreamImplicit,
     allow_http: b.allowHttp,
   };
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));
@@ -280,6 +283,20 @@ export class BridgeRepository {
     return n === 1;
   }
 
+  /**
+   * Ends every live link of the user in the caller's transaction (account deletion, before the
+   * rows go with the user) and returns them, sealed tokens included, for the upstream revocation
+   * after the commit.
+   */
+  async endLinksOfUser(trx: Knex.Transaction, userId: number, reason: string): Promise<BridgeLink[]> {
+    const rows = (await trx('bridge_links')
+      .where({ user_id: userId })
+      .whereNull('ended_at')
+      .update({ ended_at: trx.fn.now(), ended_reason: reason, lease_id: null, lease_until: null, updated_at: trx.fn.now() })
+      .returning('*')) as LinkRow[];
+    return rows.map((r) => toLink({ ...r, grant_revoked_at: null, user_disabled_at: null }));
+  }
+
   async markUpstreamRevoked(id: number): Promise<void> {
     await this.db('bridge_links').where({ id }).update({ upstream_revoked_at: this.db.fn.now() });
   }
@@ -337,7 +354,9 @@ export class BridgeRepository {
    * Consumes a code exactly once (of N parallel redemptions one wins). `replayed`: the code was
    * already used, so the caller ends what was issued from it (RFC 6749 §4.1.2).
    */
-  async consumeCode(codeHash: string): Promise<{ linkId: number; bridgeId: number; redirectUri: string; codeChallenge: string | null; expired: boolean; replayed: boolean } | undefined> {
+  async consumeCode(
+    codeHash: string,
+  ): Promise<{ linkId: number; bridgeId: number; userId: number; grantId: number; redirectUri: string; codeChallenge: string | null; expired: boolean; replayed: boolean } | undefined> {
     const [won] = (await this.db('bridge_codes')
       .where({ code_hash: codeHash })
       .whereNull('consumed_at')
@@ -345,10 +364,12 @@ export class BridgeRepository {
       .returning(['link_id', 'redirect_uri', 'code_challenge', 'expires_at'])) as Array<{ link_id: number; redirect_uri: string; code_challenge: string | null; expires_at: Date }>;
     const row = won ?? (await this.db('bridge_codes').where({ code_hash: codeHash }).first('link_id', 'redirect_uri', 'code_challenge', 'expires_at'));
     if (!row) return undefined;
-    const link = await this.db('bridge_links').where({ id: row.link_id }).first('bridge_id');
+    const link = await this.db('bridge_links').where({ id: row.link_id }).first('bridge_id', 'user_id', 'grant_id');
     return {
       linkId: Number(row.link_id),
       bridgeId: Number(link.bridge_id),
+      userId: Number(link.user_id),
+      grantId: Number(link.grant_id),
       redirectUri: row.redirect_uri,
       codeChallenge: row.code_challenge,
       expired: new Date(row.expires_at).getTime() <= Date.now(),

@@ -1,16 +1,27 @@
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { createHash } from 'node:crypto';
 import { loginUrlFor } from '../auth/return-to';
 import { requireLogin } from '../auth/session';
 import { rejectNulBytes } from '../http/params';
-import { noStore } from '../http/security-headers';
+import { contentSecurityPolicy, noStore } from '../http/security-headers';
 import { AppError, isDatabaseUnavailable, oauthErrors } from '../lib/errors';
 import { logger } from '../lib/logger';
 import { errorRedirect, RedirectableError } from '../oauth/authorize/redirect';
 import { authenticateClient, flatBody } from '../oauth/clients/client-auth';
 import { ClientService } from '../oauth/clients/client.service';
+import { measureTokenRequest } from '../oauth/token/token-metrics';
+import { Metrics } from '../metrics/metrics';
 import { BridgeService } from './bridge.service';
 
 const TX_COOKIE = 'lb_bridge_tx';
+
+/**
+ * The only script we serve: it moves an implicit-only upstream's fragment into the form and posts
+ * it, after taking it out of the address bar and history. Allowed by its hash alone.
+ */
+const FRAGMENT_SCRIPT =
+  "var f=document.getElementById('fragment');f.value=location.hash.slice(1);history.replaceState(null,'',location.pathname);if(f.value)document.getElementById('finish').submit();else document.getElementById('empty').hidden=false;";
+const FRAGMENT_SCRIPT_HASH = `'sha256-${createHash('sha256').update(FRAGMENT_SCRIPT).digest('base64')}'`;
 const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 function cookieValue(req: Request, name: string): string | undefined {
@@ -30,7 +41,7 @@ function cookieValue(req: Request, name: string): string | undefined {
  * browser router, and it answers its own errors as JSON: a 5xx here keeps Alexa's link (a
  * transient upstream failure is 503), only invalid_grant unlinks.
  */
-export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: ClientService }): Router {
+export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: ClientService; metrics: Metrics }): Router {
   const router = Router();
   const form = [express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }), rejectNulBytes];
   const path = '/bridge/:name/token';
@@ -60,12 +71,18 @@ export function bridgeTokenRoutes(deps: { bridges: BridgeService; clients: Clien
     },
     ...form,
     async (req, res) => {
-      const name = String(req.params.name);
-      const bridge = NAME.test(name) ? await deps.bridges.findByName(name) : undefined;
-      const params = flatBody(req);
-      const client = await authenticateClient(req, params, deps.clients);
-      if (!bridge || bridge.clientId !== client.id) throw oauthErrors.invalidClient();
-      const answer = await deps.bridges.token(bridge, client, params);
+      let grantType = 'other';
+      // Counted like /oauth/token (endpoint="bridge"), client authentication failures included.
+      const answer = await measureTokenRequest(deps.metrics, 'bridge', () => grantType, async () => {
+        const name = String(req.params.name);
+        const bridge = NAME.test(name) ? await deps.bridges.findByName(name) : undefined;
+        const params = flatBody(req);
+        if (params.grant_type === 'authorization_code' || params.grant_type === 'refresh_token') grantType = params.grant_type;
+        const client = await authenticateClient(req, params, deps.clients);
+        // Each bridge is its own authorization server with one client: any other is unknown here.
+        if (!bridge || bridge.clientId !== client.id) throw oauthErrors.invalidClient();
+        return deps.bridges.token(bridge, client, params);
+      });
       res.status(200).json(answer);
     },
   );
@@ -115,11 +132,31 @@ export function bridgeBrowserRoutes(bridges: BridgeService, opts: { secureCookie
     res.redirect(302, location);
   });
 
-  router.get('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+  const finish = async (req: Request, res: Response, params: Record<string, unknown>, via: 'query' | 'fragment') => {
     const bridge = res.locals.bridge;
-    const location = await bridges.callback(bridge, req.user!.id, req.query as Record<string, unknown>, cookieValue(req, TX_COOKIE));
+    const location = await bridges.callback(bridge, req.user!.id, params, cookieValue(req, TX_COOKIE), via);
     res.clearCookie(TX_COOKIE, { path: `/bridge/${bridge.name}/callback`, httpOnly: true, sameSite: 'lax', secure: opts.secureCookies });
-    res.redirect(302, location);
+    res.redirect(via === 'fragment' ? 303 : 302, location);
+  };
+
+  router.get('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+    const query = req.query as Record<string, unknown>;
+    // An implicit-only upstream puts the token in the fragment, which never reaches a server: a
+    // page reads it and posts it back here (with its CSRF token; our state is checked as always).
+    if (res.locals.bridge.upstreamImplicit && query.error === undefined) {
+      res.setHeader('Content-Security-Policy', contentSecurityPolicy(FRAGMENT_SCRIPT_HASH));
+      return res.render('bridge-fragment', { title: 'Finishing the link', name: res.locals.bridge.name, script: FRAGMENT_SCRIPT });
+    }
+    await finish(req, res, query, 'query');
+  });
+
+  router.post('/bridge/:name/callback', load, requireLogin, async (req, res) => {
+    if (!res.locals.bridge.upstreamImplicit) throw new AppError(404, 'not_found', 'There is no such page.');
+    const fragment = (req.body as Record<string, unknown>).fragment;
+    if (typeof fragment !== 'string' || fragment.length > 16000) throw oauthErrors.invalidRequest('The answer of the upstream did not come through. Please start linking again from the Alexa app.');
+    const params: Record<string, string | string[]> = {};
+    for (const [k, v] of new URLSearchParams(fragment)) params[k] = k in params ? [params[k] as string, v].flat() : v; // repeated: refused by the service
+    await finish(req, res, params, 'fragment');
   });
 
   return router;

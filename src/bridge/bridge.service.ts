@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { randomToken, safeEqual, sha256 } from '../lib/crypto';
-import { AppError, NotFoundError, OAuthError, oauthErrors, ServiceUnavailableError, ValidationError } from '../lib/errors';
+import { AppError, NotFoundError, OAuthError, oauthErrors, refusedBy, ServiceUnavailableError, ValidationError } from '../lib/errors';
 import { logger } from '../lib/logger';
 import { SecretBox } from '../lib/secret-box';
 import { parseInput } from '../lib/validation';
@@ -9,8 +9,9 @@ import { ClientService } from '../oauth/clients/client.service';
 import { alexaRedirectUris } from '../oauth/clients/redirect-uris';
 import { OAuthClient } from '../oauth/domain';
 import { GrantService } from '../oauth/grants/grant.service';
-import { UnitOfWork } from '../oauth/revocation/unit-of-work';
+import { Tx, UnitOfWork } from '../oauth/revocation/unit-of-work';
 import { GrantRepository } from '../oauth/store/grant.repository';
+import { NewLinkEvent, LinkTimeline } from '../oauth/timeline/link-timeline.service';
 import { BridgeInput, bridgeInputSchema, ParsedBridgeInput, SCOPE_TOKEN } from './bridge-input';
 import { BridgeRepository } from './bridge.repository';
 import { Bridge, BRIDGE_PREFIX, BridgeLink, BridgeRequest, EndedBridgeLink, isLive } from './bridge.types';
@@ -105,6 +106,7 @@ export function bridgeJson(b: Bridge) {
     pkce: b.pkce,
     state_echo: b.stateEcho,
     implicit: b.implicit,
+    upstream_implicit: b.upstreamImplicit,
     allow_http: b.allowHttp,
   };
 }
@@ -122,6 +124,21 @@ function single(query: Record<string, unknown>, name: string): string | undefine
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw oauthErrors.invalidRequest(`The ${name} parameter must be sent once.`);
   return v === '' ? undefined : v;
+}
+
+/** Timeline and metrics reasons (a fixed set, never what the upstream or Alexa sent). */
+const UPSTREAM_INVALID_GRANT = 'upstream invalid_grant';
+const ANSWER_REUSED = 'answer already made (retry or concurrent refresh within the reuse window)';
+
+/** Why an upstream call failed, for the timeline: from the classification, never the upstream's text. */
+function failureReason(err: UpstreamError): string {
+  if (err.kind === 'transient') {
+    if (typeof err.detail.status === 'number') return `upstream answered ${err.detail.status >= 500 ? '5xx' : err.detail.status === 429 ? '429' : 'temporarily_unavailable'}`;
+    return /within/.test(err.message) ? 'upstream timed out' : 'upstream unreachable';
+  }
+  if (err.kind === 'unreadable') return 'upstream answer unreadable';
+  if (err.kind === 'invalid_grant') return UPSTREAM_INVALID_GRANT;
+  return 'upstream refused the request';
 }
 
 const remaining = (expiresAt: Date) => Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
@@ -146,6 +163,8 @@ export class BridgeService {
     private readonly grants: GrantService,
     private readonly uow: UnitOfWork,
     private readonly box: SecretBox | undefined,
+    /** The link timeline: bridged links' events beside our own grants' (buffered on the hot paths). */
+    private readonly timeline: LinkTimeline,
     private readonly upstream: UpstreamClient = new UpstreamClient(),
     timings: Partial<BridgeTimings> = {},
   ) {
@@ -194,6 +213,7 @@ export class BridgeService {
       redirectUris: alexaRedirectUris(data.vendorId),
       refreshRotation: 'off',
       allowImplicit: data.implicit,
+      bridgeOnly: true,
     });
     try {
       const bridge = await this.bridges.transaction(async (trx) => {
@@ -260,6 +280,7 @@ export class BridgeService {
       pkce: d.pkce,
       stateEcho: d.stateEcho,
       implicit: d.implicit,
+      upstreamImplicit: d.upstreamImplicit,
       allowHttp: d.allowHttp,
     };
   }
@@ -284,6 +305,7 @@ export class BridgeService {
       pkce: b.pkce,
       stateEcho: b.stateEcho,
       implicit: b.implicit,
+      upstreamImplicit: b.upstreamImplicit,
       allowHttp: b.allowHttp,
     };
   }
@@ -372,9 +394,11 @@ export class BridgeService {
     const verifier = bridge.pkce ? randomBytes(48).toString('base64url') : undefined;
     const sealedVerifier = verifier ? this.secrets().seal(verifier, aad.verifier(bridge.id, idHash)) : null;
     await this.bridges.createTransaction(idHash, bridge.id, userId, request, sealedVerifier, new Date(Date.now() + this.timings.transactionTtlSeconds * 1000));
+    this.timeline.record({ userId, clientId: bridge.clientId, type: 'authorization_started' });
     const url = new URL(bridge.authorizeUrl);
     for (const [k, v] of Object.entries(bridge.authorizeParams)) url.searchParams.set(k, v);
-    url.searchParams.set('response_type', 'code');
+    // An implicit-only upstream answers with the token in our callback's fragment (RFC 6749 §4.2.2).
+    url.searchParams.set('response_type', bridge.upstreamImplicit ? 'token' : 'code');
     url.searchParams.set('client_id', bridge.upstreamClientId);
     url.searchParams.set('redirect_uri', callbackUrl(bridge));
     const scope = this.upstreamScope(bridge, request.scope);
@@ -392,7 +416,9 @@ export class BridgeService {
    * upstream does not echo state), redeem the upstream code at once, keep the tokens sealed, and
    * send Alexa our own short-lived single-use code (or, for an implicit bridge, the token).
    */
-  async callback(bridge: Bridge, userId: number, query: Record<string, unknown>, cookieTransaction: string | undefined): Promise<string> {
+  async callback(bridge: Bridge, userId: number, query: Record<string, unknown>, cookieTransaction: string | undefined, via: 'query' | 'fragment' = 'query'): Promise<string> {
+    // Tokens come in the fragment (posted by our callback page) only from an implicit-only upstream, and codes only from the others.
+    if (via === 'fragment' && !bridge.upstreamImplicit) throw oauthErrors.invalidRequest('This bridge expects an authorization code from the upstream.');
     for (const [name, value] of Object.entries(query)) if (typeof value !== 'string') throw oauthErrors.invalidRequest(`The ${name.slice(0, 40)} parameter must be sent once.`);
     const returnedState = single(query, 'state');
     let transactionId: string | undefined;
@@ -412,24 +438,37 @@ export class BridgeService {
     const client = await this.clientOf(bridge);
     if (!client.redirectUris.includes(request.redirectUri)) throw new OAuthError(400, 'invalid_request', 'This app or its redirect address has changed. Please start linking again from the app.');
     const mode = request.responseType === 'token' ? 'fragment' : 'query';
-    const toAlexa = (error: string, description: string) => buildRedirect(request.redirectUri, { error, error_description: description, state: request.state }, mode);
+    const toAlexa = (error: string, description: string, why: string) => {
+      this.timeline.record({ userId, clientId: client.id, type: 'upstream_callback_failed', reason: why });
+      return buildRedirect(request.redirectUri, { error, error_description: description, state: request.state }, mode);
+    };
 
     const upstreamError = single(query, 'error');
     if (upstreamError) {
       logger.info({ bridge: bridge.name, error: upstreamError.slice(0, 64) }, 'bridge: the upstream sent an error back');
       const passed = ['access_denied', 'temporarily_unavailable', 'invalid_scope'].includes(upstreamError) ? upstreamError : 'server_error';
-      return toAlexa(passed, passed === 'access_denied' ? 'The user denied the request at the upstream.' : 'The upstream could not complete the authorization.');
+      return toAlexa(passed, passed === 'access_denied' ? 'The user denied the request at the upstream.' : 'The upstream could not complete the authorization.', `upstream sent ${passed}`);
     }
-    const code = single(query, 'code');
-    if (!code || code.length > 4096) return toAlexa('server_error', 'The upstream sent no authorization code.');
-
     let tokens: UpstreamTokens;
-    try {
-      const verifier = pending.verifierSealed ? this.secrets().open(pending.verifierSealed, aad.verifier(bridge.id, idHash)) : undefined;
-      tokens = await this.upstream.redeemCode(this.endpoint(bridge), { code, redirectUri: callbackUrl(bridge), codeVerifier: verifier }, this.timings.redeemUpstreamMs);
-    } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
-      return toAlexa(err.kind === 'transient' ? 'temporarily_unavailable' : 'server_error', 'The upstream did not accept the authorization code.');
+    if (bridge.upstreamImplicit) {
+      if (via !== 'fragment') return toAlexa('server_error', 'The upstream sent no access token.', 'no token from the upstream');
+      try {
+        tokens = this.upstream.readImplicit(this.endpoint(bridge), query as Record<string, string>);
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        logger.error({ bridge: bridge.name, ...err.detail }, `bridge: ${err.message}`);
+        return toAlexa('server_error', 'The upstream sent an access token the bridge cannot use.', `implicit answer: ${failureReason(err)}`);
+      }
+    } else {
+      const code = single(query, 'code');
+      if (!code || code.length > 4096) return toAlexa('server_error', 'The upstream sent no authorization code.', 'no code from the upstream');
+      try {
+        const verifier = pending.verifierSealed ? this.secrets().open(pending.verifierSealed, aad.verifier(bridge.id, idHash)) : undefined;
+        tokens = await this.upstream.redeemCode(this.endpoint(bridge), { code, redirectUri: callbackUrl(bridge), codeVerifier: verifier }, this.timings.redeemUpstreamMs);
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        return toAlexa(err.kind === 'transient' ? 'temporarily_unavailable' : 'server_error', 'The upstream did not accept the authorization code.', `code exchange: ${failureReason(err)}`);
+      }
     }
 
     const box = this.secrets();
@@ -444,6 +483,9 @@ export class BridgeService {
         c = randomToken(BRIDGE_PREFIX.code);
         await this.bridges.insertCode(trx, sha256(c), id, request.redirectUri, request.codeChallenge ?? null, new Date(Date.now() + this.timings.codeTtlSeconds * 1000));
       }
+      // In the transaction that makes the link: the events commit with it.
+      const event = { userId, clientId: client.id, grantId: grant.id };
+      await this.timeline.recordIn(trx, [{ ...event, type: 'upstream_linked', reason: keepRefresh ? null : 'no upstream refresh token' }, ...(c ? [{ ...event, type: 'code_issued' as const }] : [])]);
       return { linkId: id, alexaCode: c };
     });
     logger.info({ bridge: bridge.name, linkId, refreshable: keepRefresh !== undefined, expiresInFromUpstream: tokens.expiresInFromUpstream }, 'bridge: linked at the upstream');
@@ -477,33 +519,42 @@ export class BridgeService {
   private async exchange(bridge: Bridge, params: Record<string, string>): Promise<BridgeTokenAnswer> {
     const code = params.code;
     if (!code) throw oauthErrors.invalidRequest('The code parameter is missing.');
-    const invalid = oauthErrors.invalidGrant('The authorization code is invalid, expired or already used.');
-    if (!code.startsWith(BRIDGE_PREFIX.code)) throw invalid;
+    const invalid = () => oauthErrors.invalidGrant('The authorization code is invalid, expired or already used.');
+    if (!code.startsWith(BRIDGE_PREFIX.code)) throw refusedBy(invalid(), 'unknown code');
     const used = await this.bridges.consumeCode(sha256(code));
-    if (!used || used.bridgeId !== bridge.id) throw invalid;
+    if (!used || used.bridgeId !== bridge.id) throw refusedBy(invalid(), 'unknown code');
+    const event = { userId: used.userId, clientId: bridge.clientId, grantId: used.grantId };
+    /** A refusal with the rule's name (the same names as our own code rules), in the metrics and on the timeline. */
+    const refused = (e: OAuthError, rule: string) => {
+      this.timeline.record({ ...event, type: 'code_refused', reason: rule });
+      return refusedBy(e, rule);
+    };
     if (used.replayed) {
       // RFC 6749 §4.1.2: a code used twice ends what was issued from it.
       const link = await this.bridges.findLink(used.linkId);
       if (link && isLive(link)) await this.endLink(link, 'code_replayed');
       logger.warn({ bridge: bridge.name, linkId: used.linkId }, 'bridge: an authorization code was replayed; the link is ended');
-      throw invalid;
+      throw refused(invalid(), 'not yet redeemed');
     }
-    if (used.expired) throw invalid;
-    if (params.redirect_uri !== used.redirectUri) throw oauthErrors.invalidGrant('The redirect_uri differs from the one in the authorization request.');
+    if (used.expired) throw refused(invalid(), 'not expired');
+    if (params.redirect_uri !== used.redirectUri) throw refused(oauthErrors.invalidGrant('The redirect_uri differs from the one in the authorization request.'), 'same redirect URI');
     const verifier = params.code_verifier;
     if (used.codeChallenge) {
-      if (!verifier || !VERIFIER.test(verifier) || !safeEqual(createHash('sha256').update(verifier).digest('base64url'), used.codeChallenge)) throw oauthErrors.invalidGrant('The code_verifier does not match the code_challenge.');
+      if (!verifier || !VERIFIER.test(verifier) || !safeEqual(createHash('sha256').update(verifier).digest('base64url'), used.codeChallenge)) {
+        throw refused(oauthErrors.invalidGrant('The code_verifier does not match the code_challenge.'), 'PKCE verifier matches');
+      }
     } else if (verifier !== undefined) {
-      throw oauthErrors.invalidGrant('A code_verifier was sent but the authorization request had no code_challenge.');
+      throw refused(oauthErrors.invalidGrant('A code_verifier was sent but the authorization request had no code_challenge.'), 'PKCE verifier matches');
     }
     const link = await this.bridges.findLink(used.linkId);
-    if (!link || !isLive(link)) throw invalid;
+    if (!link || !isLive(link)) throw refused(invalid(), 'link live');
     let handle: string | undefined;
     if (link.refreshTokenSealed) {
       handle = randomToken(BRIDGE_PREFIX.handle);
       const h = handle;
       await this.bridges.transaction((trx) => this.bridges.setHandle(trx, link.id, sha256(h)));
     }
+    this.timeline.record({ ...event, type: 'code_redeemed' }); // buffered: no extra round trip
     return this.answer(link, handle);
   }
 
@@ -516,33 +567,53 @@ export class BridgeService {
   private async refresh(bridge: Bridge, params: Record<string, string>): Promise<BridgeTokenAnswer> {
     const handle = params.refresh_token;
     if (!handle) throw oauthErrors.invalidRequest('The refresh_token parameter is missing.');
-    const invalid = oauthErrors.invalidGrant('The refresh token is invalid or the link has ended. Link the account again in the Alexa app.');
-    if (!handle.startsWith(BRIDGE_PREFIX.handle) || handle.length > 200) throw invalid;
+    const invalid = () => oauthErrors.invalidGrant('The refresh token is invalid or the link has ended. Link the account again in the Alexa app.');
+    if (!handle.startsWith(BRIDGE_PREFIX.handle) || handle.length > 200) throw refusedBy(invalid(), 'unknown token');
     const handleHash = sha256(handle);
     const deadline = Date.now() + this.timings.refreshAnswerMs;
     let link = await this.bridges.findLinkByHandle(bridge.id, handleHash);
-    const seen = link?.lastRefreshedAt?.getTime() ?? 0;
+    if (!link) throw refusedBy(invalid(), 'unknown token');
+    const event = { userId: link.userId, clientId: bridge.clientId, grantId: link.grantId };
+    const seen = link.lastRefreshedAt?.getTime() ?? 0;
+    let refreshedHere = false;
     for (;;) {
-      if (!link || !isLive(link)) throw invalid;
+      if (!link || !isLive(link)) {
+        // Ended by the upstream (its invalid_grant, answered again without calling it), or here: revoked, re-linked, disabled.
+        const rule = link?.endedReason === 'upstream_invalid_grant' ? UPSTREAM_INVALID_GRANT : 'link live';
+        this.timeline.record({ ...event, type: 'refresh_refused', reason: rule });
+        throw refusedBy(invalid(), rule);
+      }
       const last = link.lastRefreshedAt?.getTime() ?? 0;
       // The answer already made: a refresh finished while this request waited (here or in another
       // process), or one finished just before it (a retry after a lost answer, or a race).
-      if (last > seen || (last && Date.now() - last < this.timings.reuseWindowSeconds * 1000)) return this.answer(link, handle);
-      if (!link.refreshTokenSealed) throw oauthErrors.invalidGrant('The upstream gave no refresh token for this link. Link the account again in the Alexa app.');
+      if (last > seen || (last && Date.now() - last < this.timings.reuseWindowSeconds * 1000)) {
+        this.timeline.record({ ...event, type: 'refreshed', reason: refreshedHere ? null : ANSWER_REUSED }); // buffered: no extra round trip
+        return this.answer(link, handle);
+      }
+      if (!link.refreshTokenSealed) {
+        this.timeline.record({ ...event, type: 'refresh_refused', reason: 'upstream refresh token kept' });
+        throw refusedBy(oauthErrors.invalidGrant('The upstream gave no refresh token for this link. Link the account again in the Alexa app.'), 'upstream refresh token kept');
+      }
 
+      // Past Alexa's budget the answer is a 503 and the link stays (the upstream's late answer is still stored).
+      const late = (message: string) => {
+        this.timeline.record({ ...event, type: 'refresh_failed', reason: 'answer deadline passed' });
+        return new ServiceUnavailableError(message);
+      };
       const mine = this.inFlight.get(link.id);
       if (mine) {
-        await this.raceDeadline(mine, deadline);
+        await this.raceDeadline(mine, deadline, late);
       } else {
         const leaseId = randomUUID();
         if (await this.bridges.claimLease(link.id, leaseId, this.timings.leaseSeconds)) {
           const id = link.id;
           const job = this.refreshAtUpstream(bridge, link, leaseId).finally(() => this.inFlight.delete(id));
           this.inFlight.set(id, job);
-          await this.raceDeadline(job, deadline); // throws what the upstream refresh threw
+          refreshedHere = true;
+          await this.raceDeadline(job, deadline, late); // throws what the upstream refresh threw
         } else {
           // Another process holds the lease: wait for its result, bounded.
-          if (Date.now() + 100 > deadline) throw new ServiceUnavailableError('The link is being refreshed; please retry.');
+          if (Date.now() + 100 > deadline) throw late('The link is being refreshed; please retry.');
           await sleep(100);
         }
       }
@@ -551,12 +622,12 @@ export class BridgeService {
   }
 
   /** Waits for `work` until the deadline; past it, Alexa gets a 503 and the work goes on (its result is kept). */
-  private async raceDeadline(work: Promise<void>, deadline: number): Promise<void> {
+  private async raceDeadline(work: Promise<void>, deadline: number, late: (message: string) => Error): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+    const timeout = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
     try {
-      const outcome = await Promise.race([work.then(() => 'done' as const), late]);
-      if (outcome === 'late') throw new ServiceUnavailableError('The upstream is slow to answer; please retry.');
+      const outcome = await Promise.race([work.then(() => 'done' as const), timeout]);
+      if (outcome === 'late') throw late('The upstream is slow to answer; please retry.');
     } finally {
       clearTimeout(timer);
     }
@@ -572,9 +643,9 @@ export class BridgeService {
     } catch (err) {
       if (err instanceof UpstreamError && err.kind === 'invalid_grant') {
         // Really revoked or expired at the upstream: the link ends, Alexa asks the user to link again.
-        await this.endLink(link, 'upstream_invalid_grant');
+        await this.endLink(link, 'upstream_invalid_grant', [{ userId: link.userId, clientId: bridge.clientId, grantId: link.grantId, type: 'refresh_refused', reason: UPSTREAM_INVALID_GRANT }]);
         logger.warn({ bridge: bridge.name, linkId: link.id }, 'bridge: the upstream ended the link (invalid_grant)');
-        throw oauthErrors.invalidGrant('The upstream no longer accepts this link. Link the account again in the Alexa app.');
+        throw refusedBy(oauthErrors.invalidGrant('The upstream no longer accepts this link. Link the account again in the Alexa app.'), UPSTREAM_INVALID_GRANT);
       }
       if (err instanceof UpstreamError && err.rotatedRefreshToken) {
         // The upstream rotated even though we cannot use its answer: keep the new refresh token
@@ -582,9 +653,11 @@ export class BridgeService {
         await this.bridges.storeRotatedOnly(link.id, leaseId, box.seal(err.rotatedRefreshToken, aad.refresh(link.id)));
       }
       await this.bridges.releaseLease(link.id, leaseId).catch((e) => logger.error({ err: e, linkId: link.id }, 'bridge: could not release a lease'));
-      if (err instanceof UpstreamError && err.kind === 'transient') throw new ServiceUnavailableError('The upstream is temporarily unavailable; please retry.');
-      if (err instanceof UpstreamError) throw new AppError(502, 'server_error', 'The upstream answered something the bridge cannot use.');
-      throw err;
+      if (!(err instanceof UpstreamError)) throw err;
+      // The link stays (Alexa retries): on the timeline, once per upstream call, so support can see why.
+      this.timeline.record({ userId: link.userId, clientId: bridge.clientId, grantId: link.grantId, type: 'refresh_failed', reason: failureReason(err) });
+      if (err.kind === 'transient') throw new ServiceUnavailableError('The upstream is temporarily unavailable; please retry.');
+      throw new AppError(502, 'server_error', 'The upstream answered something the bridge cannot use.');
     }
     const stored = await this.bridges.storeRefreshed(link.id, leaseId, {
       accessTokenSealed: box.seal(tokens.accessToken, aad.access(link.id)),
@@ -599,9 +672,10 @@ export class BridgeService {
   }
 
   /** Ends a link and revokes its grant (off the Connected apps list, its tokens dead everywhere). */
-  private async endLink(link: BridgeLink, reason: string): Promise<void> {
+  private async endLink(link: BridgeLink, reason: string, events: NewLinkEvent[] = []): Promise<void> {
     await this.uow.run(async (tx) => {
       await this.bridges.endLink(tx.trx, link.id, reason);
+      await this.timeline.recordIn(tx.trx, events);
       await this.grants.revoke(tx, { id: link.grantId }, reason === 'upstream_invalid_grant' ? 'upstream' : 'replay');
     });
   }
@@ -622,15 +696,35 @@ export class BridgeService {
    * best effort: the links are dead for Alexa either way, since a link lives only with its grant.
    */
   async settleRevokedGrants(): Promise<number> {
-    const links = await this.bridges.linksOfRevokedGrants(50);
-    let n = 0;
-    for (const link of links) {
-      if (!(await this.bridges.endLink(undefined, link.id, 'revoked'))) continue; // another process got it
-      n++;
-      const bridge = await this.bridges.findById(link.bridgeId);
-      if (bridge) await this.revokeAtUpstream(bridge, link).catch((err) => logger.warn({ linkId: link.id, reason: (err as Error).message }, 'bridge: upstream revocation failed'));
+    const ended: BridgeLink[] = [];
+    for (const link of await this.bridges.linksOfRevokedGrants(50)) {
+      if (await this.bridges.endLink(undefined, link.id, 'revoked')) ended.push(link); // else another process got it
     }
-    return n;
+    await this.revokeEndedAtUpstream(ended);
+    return ended.length;
+  }
+
+  /**
+   * Account deletion, inside its transaction: ends the user's live links before their rows go
+   * with the user, and returns what to tell the upstreams once the deletion has committed
+   * (`revokeEndedAtUpstream`, the same path as a disconnect).
+   */
+  endLinksOfUser(tx: Tx, userId: number): Promise<BridgeLink[]> {
+    return this.bridges.endLinksOfUser(tx.trx, userId, 'revoked');
+  }
+
+  /**
+   * RFC 7009 at each ended link's upstream (when its bridge has a revocation URL), with the
+   * upstream refresh token and the bridge's client authentication, each call bounded by
+   * `revokeUpstreamMs`. Best effort: a failure is logged (never a token) and the next goes on.
+   */
+  async revokeEndedAtUpstream(links: BridgeLink[]): Promise<void> {
+    const bridges = new Map<number, Bridge | undefined>();
+    for (const link of links) {
+      if (!bridges.has(link.bridgeId)) bridges.set(link.bridgeId, await this.bridges.findById(link.bridgeId));
+      const bridge = bridges.get(link.bridgeId);
+      if (bridge) await this.revokeAtUpstream(bridge, link).catch((err) => logger.warn({ bridge: bridge.name, linkId: link.id, reason: (err as Error).message }, 'bridge: upstream revocation failed'));
+    }
   }
 
   /** SkillAccountLinked carries the upstream access token for a bridged link: the grant it belongs to. */

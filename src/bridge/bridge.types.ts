@@ -37,6 +37,8 @@ export interface Bridge {
   pkce: boolean;
   stateEcho: boolean;
   implicit: boolean;
+  /** The upstream offers only the implicit grant: its access token comes back in our callback's fragment (no refresh). */
+  upstreamImplicit: boolean;
   allowHttp: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -1,5 +1,5 @@
 import { logger } from '../lib/logger';
-import { AnswerField, FieldPaths } from './bridge.types';
+import { AnswerField, DEFAULT_FIELDS, FieldPaths } from './bridge.types';
 
 /**
  * The HTTP side of a bridge: token requests to the upstream in whatever shape it wants (Basic or
@@ -140,6 +140,15 @@ export class UpstreamClient {
   /** RFC 6749 §4.1.3 at the upstream, with our callback and the PKCE verifier. */
   redeemCode(cfg: UpstreamEndpointConfig, params: { code: string; redirectUri: string; codeVerifier?: string }, timeoutMs: number): Promise<UpstreamTokens> {
     return this.tokenRequest(cfg, { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri, ...(params.codeVerifier ? { code_verifier: params.codeVerifier } : {}) }, timeoutMs, true);
+  }
+
+  /**
+   * RFC 6749 §4.2.2: the parameters of an implicit-only upstream's redirect fragment (our callback
+   * page posts them). Standard names, as the RFC fixes them; no refresh token.
+   */
+  readImplicit(cfg: UpstreamEndpointConfig, fragment: Record<string, string>): UpstreamTokens {
+    const tokens = this.read({ ...cfg, fields: DEFAULT_FIELDS }, fragment);
+    return { ...tokens, refreshToken: undefined };
   }
 
   /** RFC 6749 §6 at the upstream. */

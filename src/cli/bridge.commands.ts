@@ -1,5 +1,5 @@
 import { consoleFormText } from './client.commands';
-import { BridgeInput, parsePairs, parseScopeMapping } from '../bridge/bridge-input';
+import { BridgeInput, bridgeInputFromText, BridgeText, BridgeTextError } from '../bridge/bridge-input';
 import { bridgeConsoleValues, bridgeJson } from '../bridge/bridge.service';
 import { Bridge } from '../bridge/bridge.types';
 
@@ -25,38 +25,29 @@ const configOptions: Record<string, OptionSpec> = {
   pkce: { type: 'boolean' },
   'no-state-echo': { type: 'boolean' },
   implicit: { type: 'boolean' },
+  'upstream-implicit': { type: 'boolean' },
   'allow-http': { type: 'boolean' },
   'client-name': { type: 'string' },
 };
 
 const CONFIG_USAGE =
-  '[--token-auth basic|body] [--token-body form|json] [--field access_token=PATH] [--field refresh_token=PATH] [--field expires_in=PATH] [--field token_type=PATH] [--expires-in-default S] [--scope read=up.read ...] [--scope-separator S] [--authorize-param k=v ...] [--token-param k=v ...] [--pkce] [--no-state-echo] [--implicit] [--revocation-url U] [--allow-http] [--client-name N] [--json]';
+  '[--token-auth basic|body] [--token-body form|json] [--field access_token=PATH] [--field refresh_token=PATH] [--field expires_in=PATH] [--field token_type=PATH] [--expires-in-default S] [--scope read=up.read ...] [--scope-separator S] [--authorize-param k=v ...] [--token-param k=v ...] [--pkce] [--no-state-echo] [--implicit] [--upstream-implicit] [--revocation-url U] [--allow-http] [--client-name N] [--json]';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : undefined);
 
-function enumOption<T extends string>(values: Record<string, unknown>, name: string, allowed: readonly T[]): T | undefined {
-  const v = str(values[name]);
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new UsageError(`--${name} must be ${allowed.join(' or ')}`);
-  return v as T;
-}
+/** The option each BridgeText field comes from, to name it in an error. */
+const FLAG: Partial<Record<keyof BridgeText, string>> = {
+  tokenAuth: 'token-auth',
+  tokenBody: 'token-body',
+  fields: 'field',
+  expiresInDefault: 'expires-in-default',
+  authorizeParams: 'authorize-param',
+  tokenParams: 'token-param',
+};
 
-/** The flags given, as bridge input; what is not given is undefined (update leaves it as it is). */
+/** The flags given, as bridge input (the same converter as the admin form); what is not given is undefined (update leaves it as it is). */
 async function configFromFlags(ctx: CliContext, values: Record<string, unknown>): Promise<Partial<BridgeInput>> {
-  const pairs = (name: string) => {
-    const v = list(values[name]);
-    if (!v) return undefined;
-    try {
-      return parsePairs(v, `--${name}`);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  };
-  const expires = str(values['expires-in-default']);
-  if (expires !== undefined && !/^\d{1,9}$/.test(expires)) throw new UsageError('--expires-in-default must be a number of seconds');
-  const fields = pairs('field');
-  if (fields) for (const k of Object.keys(fields)) if (!['access_token', 'refresh_token', 'expires_in', 'token_type'].includes(k)) throw new UsageError(`--field ${k.slice(0, 40)}=...: the fields are access_token, refresh_token, expires_in and token_type`);
   let upstreamClientSecret: string | undefined;
   if (values['client-secret-stdin'] === true) {
     try {
@@ -68,28 +59,35 @@ async function configFromFlags(ctx: CliContext, values: Record<string, unknown>)
     }
     if (upstreamClientSecret === '') throw new UsageError('--client-secret-stdin: standard input was empty');
   }
-  return {
-    vendorId: str(values['vendor-id']),
-    baseUrl: str(values['base-url']),
-    authorizeUrl: str(values['authorize-url']),
-    tokenUrl: str(values['token-url']),
-    revocationUrl: str(values['revocation-url']),
-    upstreamClientId: str(values['client-id']),
-    upstreamClientSecret,
-    tokenAuth: enumOption(values, 'token-auth', ['basic', 'body'] as const),
-    tokenBody: enumOption(values, 'token-body', ['form', 'json'] as const),
-    fields,
-    expiresInDefault: expires === undefined ? undefined : Number(expires),
-    scopes: list(values.scope)?.map(parseScopeMapping),
-    scopeSeparator: str(values['scope-separator']),
-    authorizeParams: pairs('authorize-param'),
-    tokenParams: pairs('token-param'),
-    pkce: values.pkce === true ? true : values['no-pkce'] === true ? false : undefined,
-    stateEcho: values['no-state-echo'] === true ? false : values['state-echo'] === true ? true : undefined,
-    implicit: values.implicit === true ? true : values['no-implicit'] === true ? false : undefined,
-    allowHttp: values['allow-http'] === true ? true : undefined,
-    clientName: str(values['client-name']),
-  };
+  const toggle = (on: string, off: string) => (values[on] === true ? true : values[off] === true ? false : undefined);
+  try {
+    return bridgeInputFromText({
+      vendorId: str(values['vendor-id']),
+      baseUrl: str(values['base-url']),
+      authorizeUrl: str(values['authorize-url']),
+      tokenUrl: str(values['token-url']),
+      revocationUrl: str(values['revocation-url']),
+      upstreamClientId: str(values['client-id']),
+      upstreamClientSecret,
+      tokenAuth: str(values['token-auth']),
+      tokenBody: str(values['token-body']),
+      fields: list(values.field),
+      expiresInDefault: str(values['expires-in-default']),
+      scopes: list(values.scope),
+      scopeSeparator: str(values['scope-separator']),
+      authorizeParams: list(values['authorize-param']),
+      tokenParams: list(values['token-param']),
+      pkce: toggle('pkce', 'no-pkce'),
+      stateEcho: toggle('state-echo', 'no-state-echo'),
+      implicit: toggle('implicit', 'no-implicit'),
+      upstreamImplicit: toggle('upstream-implicit', 'no-upstream-implicit'),
+      allowHttp: values['allow-http'] === true ? true : undefined,
+      clientName: str(values['client-name']),
+    });
+  } catch (err) {
+    if (err instanceof BridgeTextError) throw new UsageError(`--${FLAG[err.field] ?? err.field} ${err.message}`);
+    throw err;
+  }
 }
 
 function consoleText(v: ReturnType<typeof bridgeConsoleValues>, bridge: Bridge, heading: string): string {
@@ -117,7 +115,8 @@ const bridgesCreate: Command = {
   options: { name: { type: 'string' }, ...configOptions },
   async run(ctx, { values }) {
     const given = await configFromFlags(ctx, values);
-    for (const flag of ['vendor-id', 'base-url', 'authorize-url', 'token-url', 'client-id']) requireString(values, flag);
+    // An implicit-only upstream has no token endpoint to give.
+    for (const flag of ['vendor-id', 'base-url', 'authorize-url', ...(values['upstream-implicit'] === true ? [] : ['token-url']), 'client-id']) requireString(values, flag);
     const { bridge, client, clientSecret } = await ctx.services.bridges.create({ ...given, name: requireString(values, 'name') } as BridgeInput);
     const v = bridgeConsoleValues(bridge, client, clientSecret);
     ctx.out(consoleText(v, bridge, `Created the bridge "${bridge.name}" to ${new URL(bridge.authorizeUrl).host}.`), { ...v, bridge: bridgeJson(bridge) });
@@ -127,10 +126,10 @@ const bridgesCreate: Command = {
 const bridgesUpdate: Command = {
   name: 'bridges:update',
   summary: 'Change a bridge; what is not given stays as it is (--client-secret-stdin replaces the upstream secret)',
-  usage: `bridges:update --name N [--vendor-id V] [--base-url URL] [--authorize-url U] [--token-url U] [--client-id X] [--client-secret-stdin] [--no-pkce] [--state-echo] [--no-implicit] ${CONFIG_USAGE}`,
-  options: { name: { type: 'string' }, ...configOptions, 'no-pkce': { type: 'boolean' }, 'state-echo': { type: 'boolean' }, 'no-implicit': { type: 'boolean' } },
+  usage: `bridges:update --name N [--vendor-id V] [--base-url URL] [--authorize-url U] [--token-url U] [--client-id X] [--client-secret-stdin] [--no-pkce] [--state-echo] [--no-implicit] [--no-upstream-implicit] ${CONFIG_USAGE}`,
+  options: { name: { type: 'string' }, ...configOptions, 'no-pkce': { type: 'boolean' }, 'state-echo': { type: 'boolean' }, 'no-implicit': { type: 'boolean' }, 'no-upstream-implicit': { type: 'boolean' } },
   async run(ctx, { values }) {
-    const toggles: Array<[string, string]> = [['pkce', 'no-pkce'], ['state-echo', 'no-state-echo'], ['implicit', 'no-implicit']];
+    const toggles: Array<[string, string]> = [['pkce', 'no-pkce'], ['state-echo', 'no-state-echo'], ['implicit', 'no-implicit'], ['upstream-implicit', 'no-upstream-implicit']];
     for (const [on, off] of toggles) if (values[on] === true && values[off] === true) throw new UsageError(`--${on} and --${off} contradict each other`);
     const bridge = await ctx.services.bridges.update(requireString(values, 'name'), await configFromFlags(ctx, values));
     ctx.out(`Updated the bridge "${bridge.name}".`, bridgeJson(bridge));
@@ -167,7 +166,7 @@ const bridgesShow: Command = {
       `  client ID:         ${j.upstream_client_id} (secret ${j.upstream_client_secret})`,
       `  fields:            ${Object.entries(j.fields).map(([k, p]) => `${k}=${p}`).join(' ')}`,
       `  scopes:            ${Object.entries(j.scopes).map(([k, s]) => `${k}=${s}`).join(', ') || '(as Alexa sends them)'} (separator "${j.scope_separator}")`,
-      `  PKCE ${j.pkce ? 'on' : 'off'}, state echoed ${j.state_echo ? 'yes' : 'no'}, ${j.implicit ? 'implicit' : 'code'} grant for Alexa`,
+      `  PKCE ${j.pkce ? 'on' : 'off'}, state echoed ${j.state_echo ? 'yes' : 'no'}, ${j.implicit ? 'implicit' : 'code'} grant for Alexa, ${j.upstream_implicit ? 'implicit' : 'code'} grant at the upstream`,
     ];
     ctx.out(`${consoleText(v, bridge, `Bridge "${bridge.name}" (${await ctx.services.bridges.liveLinkCount(bridge)} linked users).`)}\n${upstream.join('\n')}`, { ...v, bridge: j });
   },

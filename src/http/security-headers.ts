@@ -1,14 +1,14 @@
 import { RequestHandler } from 'express';
 
 /**
- * Security headers on every response. The CSP has no `form-action`: Chrome applies it to the
- * redirect that follows the consent POST and would silently block the hop to Alexa
- * (security.md). No script runs on our pages, so scripts are off entirely.
+ * The Content-Security-Policy. No script runs on our pages, so scripts are off entirely; the one
+ * exception (a bridge's callback page for an implicit-only upstream, which must read the
+ * fragment) allows exactly its own inline script by hash.
  */
-export function securityHeaders(opts: { hsts: boolean }): RequestHandler {
-  const csp = [
+export function contentSecurityPolicy(scriptSrc = "'none'"): string {
+  return [
     "default-src 'self'",
-    "script-src 'none'",
+    `script-src ${scriptSrc}`,
     "style-src 'self'",
     "img-src 'self' data:",
     "font-src 'self'",
@@ -17,6 +17,15 @@ export function securityHeaders(opts: { hsts: boolean }): RequestHandler {
     "base-uri 'none'",
     "frame-ancestors 'none'",
   ].join('; ');
+}
+
+/**
+ * Security headers on every response. The CSP has no `form-action`: Chrome applies it to the
+ * redirect that follows the consent POST and would silently block the hop to Alexa
+ * (security.md).
+ */
+export function securityHeaders(opts: { hsts: boolean }): RequestHandler {
+  const csp = contentSecurityPolicy();
   return (_req, res, next) => {
     res.setHeader('Content-Security-Policy', csp);
     res.setHeader('X-Frame-Options', 'DENY');

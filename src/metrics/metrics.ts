@@ -55,23 +55,24 @@ export function createMetrics(opts: { defaultMetrics: boolean }) {
     registers: [registry],
   });
 
+  // endpoint: "oauth" (POST /oauth/token) or "bridge" (POST /bridge/<name>/token; never the name).
   const tokenRequests = new Counter({
     name: 'linkbridge_oauth_token_requests_total',
-    help: 'POST /oauth/token answers by grant type and outcome (issued or the RFC 6749 error code); reason: the grant rule that refused an invalid_grant.',
-    labelNames: ['grant_type', 'outcome', 'reason'] as const,
+    help: 'Token endpoint answers (endpoint: oauth or bridge) by grant type and outcome (issued or the RFC 6749 error code); reason: the grant rule that refused an invalid_grant.',
+    labelNames: ['endpoint', 'grant_type', 'outcome', 'reason'] as const,
     registers: [registry],
   });
   const tokenDuration = new Histogram({
     name: 'linkbridge_oauth_token_duration_seconds',
-    help: "Time to answer POST /oauth/token by grant type; Alexa gives up after 4.5 s (bucket le=\"4.5\").",
-    labelNames: ['grant_type'] as const,
+    help: "Time to answer a token request (endpoint: oauth or bridge) by grant type; Alexa gives up after 4.5 s (bucket le=\"4.5\").",
+    labelNames: ['endpoint', 'grant_type'] as const,
     buckets: TOKEN_BUCKETS,
     registers: [registry],
   });
   const refreshUnlinked = new Counter({
     name: 'linkbridge_oauth_refresh_unlinked_total',
-    help: 'Refreshes answered invalid_grant, after which Alexa unlinks the user, by the rule that refused.',
-    labelNames: ['reason'] as const,
+    help: 'Refreshes answered invalid_grant (endpoint: oauth or bridge), after which Alexa unlinks the user, by the rule that refused.',
+    labelNames: ['endpoint', 'reason'] as const,
     registers: [registry],
   });
   const funnel = new Counter({

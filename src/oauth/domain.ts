@@ -32,6 +32,14 @@ export type ClientFields = Omit<OAuthClient, 'id' | 'createdAt' | 'updatedAt' | 
 
 export const isPublicClient = (client: OAuthClient): boolean => client.secretHash === null;
 
+/**
+ * The only grant of a bridge's Alexa-facing client (issue 15): it gets tokens at its bridge's
+ * /bridge/<name>/... endpoints and nowhere else, so /oauth/authorize and /oauth/token refuse it
+ * (unauthorized_client: RFC 6749 §4.1.2.1, §5.2) instead of issuing our own tokens to it.
+ */
+export const BRIDGE_GRANT = 'bridge';
+export const isBridgeClient = (client: Pick<OAuthClient, 'grants'>): boolean => client.grants.includes(BRIDGE_GRANT);
+
 /** One user's link with one client. Revoking it revokes everything issued under it. */
 export interface Grant {
   id: number;

@@ -1,6 +1,7 @@
 import { BridgeAlexa, BridgeCredentials, cliWithStdin, startStrictUpstream, StrictUpstream, uniqueBridgeName, uniqueVendor } from '../support/bridge';
 import { browserFixture, describeInBrowser } from '../support/browser';
 import { createUser, TEST_PASSWORD } from '../support/context';
+import { startImplicitUpstream } from '../support/upstreams/implicit-upstream';
 
 /**
  * Linking through a bridge as the user sees it on a phone: the Alexa app's web view opens the
@@ -68,5 +69,35 @@ describeInBrowser('linking through a bridge in a real browser', () => {
     await page.goto('/account/connections');
     await expect(page.locator('main').textContent()).resolves.toContain('Smart Lights');
     expect(await session.screenshotAndAudit('bridge-connections')).toEqual([]);
+  });
+
+  it("when the upstream offers only the implicit grant, then our callback page's script (allowed by its hash) posts the fragment and the web view reaches Alexa with our code", async () => {
+    const implicit = await startImplicitUpstream();
+    try {
+      const origin = await originOf();
+      const name = uniqueBridgeName('e2e-imp');
+      implicit.setCallback(`${origin}/bridge/${name}/callback`);
+      const vendorId = uniqueVendor();
+      const created = await cliWithStdin(['bridges:create', '--name', name, '--vendor-id', vendorId, '--base-url', origin, '--authorize-url', `${implicit.url}/authorize`, '--client-id', implicit.clientId, '--upstream-implicit', '--allow-http', '--json']);
+      if (created.code !== 0) throw new Error(created.stderr);
+      const alexa = new BridgeAlexa({ name, baseUrl: origin, clientId: created.json().client_id, clientSecret: created.json().client_secret, vendorId });
+      const user = await createUser(fixture.ctx);
+      const session = await fixture.open('phone');
+      const { page } = session;
+      await page.goto(alexa.authorizationUrl());
+      await page.waitForURL((u) => u.pathname === '/login');
+      // Playwright's route does not catch the redirect that follows the page's POST (the request
+      // is made, unrouted, to the real host): wait for the request itself instead of the page.
+      const toAlexa = page.waitForRequest((r) => r.url().startsWith(alexa.redirectUri));
+      await session.signIn(user.email, TEST_PASSWORD);
+      const back = new URL((await toAlexa).url());
+      expect(back.searchParams.get('state')).toBe(alexa.state);
+      const exchanged = await alexa.exchange(back.searchParams.get('code')!);
+      expect(exchanged.status).toBe(200);
+      expect(exchanged.body.access_token).toBe(implicit.issued.at(-1));
+      expect(session.problems().consoleErrors.filter((e) => /Content Security Policy|uncaught/i.test(e))).toEqual([]); // the script ran, no CSP violation
+    } finally {
+      await implicit.close();
+    }
   });
 });

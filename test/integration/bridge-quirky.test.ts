@@ -1,7 +1,7 @@
 import { logger } from '../../src/lib/logger';
 import { accountLinkedEvent, alexaUserId, skillDisabledEvent } from '../support/alexa-envelopes';
-import { BridgeAlexa, BridgeCredentials, cliWithStdin, listen, uniqueBridgeName, uniqueVendor } from '../support/bridge';
-import { createTestContext, createUser, TestContext } from '../support/context';
+import { BridgeAlexa, BridgeCredentials, cliWithStdin, servedTestContext, uniqueBridgeName, uniqueVendor } from '../support/bridge';
+import { createUser, TestContext } from '../support/context';
 import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky-upstream';
 
 /**
@@ -12,15 +12,11 @@ import { QuirkyUpstream, startQuirkyUpstream } from '../support/upstreams/quirky
  */
 let ctx: TestContext;
 let server: { url: string; close(): Promise<void> };
-
+let served: { close(): Promise<void> };
 beforeAll(async () => {
-  ctx = createTestContext();
-  server = await listen(ctx.app);
+  ({ ctx, server, ...served } = await servedTestContext());
 });
-afterAll(async () => {
-  await server.close();
-  await ctx.close();
-});
+afterAll(() => served.close());
 
 async function quirkyBridge(extra: string[] = []): Promise<{ upstream: QuirkyUpstream; bridge: BridgeCredentials }> {
   const upstream = await startQuirkyUpstream();
@@ -134,6 +130,10 @@ describe('a bridge in front of a non-conforming upstream', () => {
       const retry = await alexa.refresh(handle);
       expect(retry.status).toBe(200);
       expect(upstream.stats.refreshes).toBe(before + 1); // the retry made no second upstream call
+      // On the link's timeline: the 503 with why, then the retry's answer.
+      const { links } = await ctx.services.timeline.show(email, bridge.clientId);
+      const newest = links[0].events.slice(0, 2).map((e) => `${e.type}: ${e.reason}`);
+      expect(newest).toEqual(['refreshed: answer already made (retry or concurrent refresh within the reuse window)', 'refresh_failed: answer deadline passed']);
     } finally {
       timings.refreshAnswerMs = budget;
     }

@@ -5,6 +5,7 @@ import { createMetricsApp } from '../../src/metrics/metrics.routes';
 import { ConfigError } from '../../src/config/config';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { createTestContext, createUser, signInAs, testConfig, TestContext, webAgent } from '../support/context';
+import { sample } from '../support/metrics';
 
 const METRICS_TOKEN = 'metrics-token-0123456789-abcdefghijklmnopqrstuvwxyz';
 
@@ -15,17 +16,6 @@ beforeAll(() => {
 afterAll(() => ctx.close());
 
 const scrape = () => request(ctx.app).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`);
-
-/** The value of one sample in the text format (labels in any order), or undefined. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 function promtool(): string | undefined {
   const found = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
@@ -91,14 +81,14 @@ describe('GET /metrics', () => {
       // Four authorization requests: signed out twice (before each sign-in), signed in for Allow, then for Deny.
       expect([step, grew('linkbridge_linking_funnel_total', { step })]).toEqual([step, step === 'authorize_request' ? 4 : 1]);
     }
-    expect(grew('linkbridge_oauth_token_requests_total', { grant_type: 'authorization_code', outcome: 'issued', reason: 'none' })).toBe(1);
-    expect(grew('linkbridge_oauth_token_requests_total', { grant_type: 'refresh_token', outcome: 'issued', reason: 'none' })).toBe(1);
-    expect(grew('linkbridge_oauth_token_requests_total', { grant_type: 'refresh_token', outcome: 'invalid_grant', reason: 'unknown token' })).toBe(1);
+    expect(grew('linkbridge_oauth_token_requests_total', { endpoint: 'oauth', grant_type: 'authorization_code', outcome: 'issued', reason: 'none' })).toBe(1);
+    expect(grew('linkbridge_oauth_token_requests_total', { endpoint: 'oauth', grant_type: 'refresh_token', outcome: 'issued', reason: 'none' })).toBe(1);
+    expect(grew('linkbridge_oauth_token_requests_total', { endpoint: 'oauth', grant_type: 'refresh_token', outcome: 'invalid_grant', reason: 'unknown token' })).toBe(1);
     // The rule's name from src/oauth/rules: the reason an invalid_grant was answered.
-    expect(grew('linkbridge_oauth_token_requests_total', { grant_type: 'refresh_token', outcome: 'invalid_grant', reason: 'not revoked' })).toBe(1);
-    expect(grew('linkbridge_oauth_refresh_unlinked_total', { reason: 'not revoked' })).toBe(1);
+    expect(grew('linkbridge_oauth_token_requests_total', { endpoint: 'oauth', grant_type: 'refresh_token', outcome: 'invalid_grant', reason: 'not revoked' })).toBe(1);
+    expect(grew('linkbridge_oauth_refresh_unlinked_total', { endpoint: 'oauth', reason: 'not revoked' })).toBe(1);
     expect(grew('linkbridge_revocations_total', { by: 'client' })).toBe(1);
-    expect(grew('linkbridge_oauth_token_duration_seconds_count', { grant_type: 'refresh_token' })).toBe(3);
+    expect(grew('linkbridge_oauth_token_duration_seconds_count', { endpoint: 'oauth', grant_type: 'refresh_token' })).toBe(3);
     expect(sample(text, 'linkbridge_oauth_token_duration_seconds_bucket', { grant_type: 'refresh_token', le: '4.5' })).toBeGreaterThan(0);
 
     // Route patterns, never raw paths.

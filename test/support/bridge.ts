@@ -8,7 +8,8 @@ import { Express } from 'express';
 import { runCli } from '../../src/cli';
 import { alexaRedirectUris } from '../../src/oauth/clients/redirect-uris';
 import { alexaState } from './alexa';
-import { TEST_ENCRYPTION_KEY, TEST_PASSWORD, TEST_SESSION_SECRET, testDatabaseUrl } from './context';
+import { Env } from '../../src/config/config';
+import { createTestContext, TEST_ENCRYPTION_KEY, TEST_PASSWORD, TEST_SESSION_SECRET, TestContext, testDatabaseUrl } from './context';
 
 /** The app on a real loopback port: the upstream redirects the browser to it. */
 export async function listen(app: Express): Promise<{ url: string; close(): Promise<void> }> {
@@ -21,6 +22,20 @@ export async function listen(app: Express): Promise<{ url: string; close(): Prom
         server.closeAllConnections();
         server.close(() => r());
       }),
+  };
+}
+
+/** The test app on a real loopback port (upstreams redirect browsers to it), and how to stop both. */
+export async function servedTestContext(env: Env = {}): Promise<{ ctx: TestContext; server: { url: string; close(): Promise<void> }; close(): Promise<void> }> {
+  const ctx = createTestContext(env);
+  const server = await listen(ctx.app);
+  return {
+    ctx,
+    server,
+    close: async () => {
+      await server.close();
+      await ctx.close();
+    },
   };
 }
 
@@ -166,6 +181,15 @@ export class BridgeAlexa {
         continue;
       }
       const html = await res.text();
+      if (res.status === 200 && /^\/bridge\/[^/]+\/callback$/.test(new URL(url).pathname) && html.includes('id="finish"')) {
+        // Our callback page for an implicit-only upstream: do what its script does, post the fragment.
+        const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1];
+        const posted = await this.jar.fetch(new URL(url).origin + new URL(url).pathname, form({ _csrf: csrf, fragment: new URL(url).hash.slice(1) }));
+        if (posted.status !== 303) throw new Error(`the fragment post answered ${posted.status}: ${(await posted.text()).slice(0, 300)}`);
+        url = new URL(posted.headers.get('location')!, url).href;
+        if (url.startsWith(this.redirectUri)) return new URL(url);
+        continue;
+      }
       if (res.status === 200 && new URL(url).pathname === '/login') {
         const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1];
         const returnTo = new URL(url).searchParams.get('return_to')!;

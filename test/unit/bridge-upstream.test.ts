@@ -1,4 +1,4 @@
-import { parsePairs, parseScopeMapping, urlProblem } from '../../src/bridge/bridge-input';
+import { bridgeInputFromText, parseScopeMapping, urlProblem } from '../../src/bridge/bridge-input';
 import { DEFAULT_FIELDS } from '../../src/bridge/bridge.types';
 import { coerceExpiresIn, isFieldPath, keyPaths, readPath, UpstreamClient, UpstreamEndpointConfig, UpstreamError } from '../../src/bridge/upstream-client';
 
@@ -148,7 +148,21 @@ describe('bridge configuration values', () => {
   it('when scope mappings and pairs are parsed, then names and values split at the first =', () => {
     expect(parseScopeMapping('read=up.read up.profile')).toEqual({ alexa: 'read', upstream: ['up.read', 'up.profile'] });
     expect(parseScopeMapping('read')).toEqual({ alexa: 'read', upstream: ['read'] });
-    expect(parsePairs(['audience=https://x/?a=b'], '--p')).toEqual({ audience: 'https://x/?a=b' });
-    expect(() => parsePairs(['novalue'], '--p')).toThrow(/name=value/);
+    expect(bridgeInputFromText({ authorizeParams: ['audience=https://x/?a=b'] }).authorizeParams).toEqual({ audience: 'https://x/?a=b' });
+    expect(() => bridgeInputFromText({ tokenParams: ['novalue'] })).toThrow(/name=value/);
+  });
+
+  it('when the CLI and the admin form give text, then one converter reads it: empty means not given, an empty revocation URL removes it', () => {
+    expect(bridgeInputFromText({ revocationUrl: '', upstreamClientSecret: '', expiresInDefault: '', scopeSeparator: '', clientName: ' ' })).toMatchObject({
+      revocationUrl: null,
+      upstreamClientSecret: undefined,
+      expiresInDefault: undefined,
+      scopeSeparator: undefined,
+      clientName: undefined,
+    });
+    expect(bridgeInputFromText({ expiresInDefault: '900', fields: ['access_token=data.at'] })).toMatchObject({ expiresInDefault: 900, fields: { access_token: 'data.at' } });
+    expect(() => bridgeInputFromText({ expiresInDefault: '1h' })).toThrow(/number of seconds/);
+    expect(() => bridgeInputFromText({ tokenAuth: 'bearer' })).toThrow(/basic or body/);
+    expect(() => bridgeInputFromText({ fields: ['id_token=x'] })).toThrow(/the fields are/);
   });
 });

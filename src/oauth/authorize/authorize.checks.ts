@@ -1,5 +1,5 @@
 import { OAuthError, oauthErrors } from '../../lib/errors';
-import { isPublicClient, OAuthClient, PendingAuthorization } from '../domain';
+import { isBridgeClient, isPublicClient, OAuthClient, PendingAuthorization } from '../domain';
 
 export interface AuthorizeCheck {
   readonly name: string;
@@ -12,6 +12,11 @@ export interface AuthorizeCheck {
  * (Doorkeeper's pre_authorization: the same checks before and after the user signs in).
  */
 export const authorizeChecks: readonly AuthorizeCheck[] = [
+  {
+    // A bridge's client gets the upstream's tokens at /bridge/<name>/authorize, never ours here.
+    name: 'not a bridge client',
+    check: (client) => (isBridgeClient(client) ? oauthErrors.unauthorizedClient('This app links through its bridge (/bridge/<name>/authorize), not here.') : undefined),
+  },
   {
     name: 'response type allowed',
     check: (client, r) => (r.responseType === 'token' && !client.allowImplicit ? oauthErrors.unauthorizedClient('This app may not use the implicit grant (response_type=token).') : undefined),

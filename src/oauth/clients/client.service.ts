@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { randomToken, sameDigest, sha256, TOKEN_PREFIX } from '../../lib/crypto';
 import { NotFoundError } from '../../lib/errors';
 import { parseInput } from '../../lib/validation';
-import { ClientFields, OAuthClient, RefreshRotation } from '../domain';
+import { BRIDGE_GRANT, ClientFields, isBridgeClient, OAuthClient, RefreshRotation } from '../domain';
 import { RevocableCache } from '../revocation/revocable-cache';
 import { UnitOfWork } from '../revocation/unit-of-work';
 import { ALL_SCOPES, DEFAULT_SCOPES, isKnownScope, sortScopes } from '../scopes';
@@ -47,6 +47,8 @@ export const clientInputSchema = z.object({
   refreshTokenTtl: ttl(0).default(null),
   alexaVendorId: z.string().nullable().default(null),
   isResourceServer: z.boolean().default(false),
+  /** A bridge's Alexa client: usable only at its bridge's endpoints (grants = ['bridge']). */
+  bridgeOnly: z.boolean().default(false),
 });
 
 export type ClientInput = z.input<typeof clientInputSchema>;
@@ -64,6 +66,7 @@ function asInput(c: OAuthClient): ClientInput {
     refreshTokenTtl: c.refreshTokenTtl,
     alexaVendorId: c.alexaVendorId,
     isResourceServer: c.isResourceServer,
+    bridgeOnly: isBridgeClient(c),
   };
 }
 
@@ -148,7 +151,7 @@ export class ClientService {
     return {
       name: data.name,
       redirectUris: data.redirectUris,
-      grants: ['authorization_code', 'refresh_token', ...(data.allowImplicit ? ['implicit'] : [])],
+      grants: data.bridgeOnly ? [BRIDGE_GRANT] : ['authorization_code', 'refresh_token', ...(data.allowImplicit ? ['implicit'] : [])],
       scopes: data.scopes,
       // PKCE is always required for public clients (security.md).
       requirePkce: data.requirePkce || data.isPublic,

@@ -14,8 +14,12 @@ export const LINK_EVENT_TYPES = [
   'code_refused',
   'refreshed',
   'refresh_refused',
+  'refresh_failed',
   'revoked',
   'skill_event',
+  // Bridge mode (issue 15): the upstream's side of a bridged link.
+  'upstream_linked',
+  'upstream_callback_failed',
 ] as const;
 
 export type LinkEventType = (typeof LINK_EVENT_TYPES)[number];
@@ -45,6 +49,9 @@ export const LINK_EVENT_LABELS: Record<LinkEventType, string> = {
   code_refused: 'Code refused',
   refreshed: 'Refreshed',
   refresh_refused: 'Refresh refused',
+  refresh_failed: 'Refresh failed (link kept, Alexa retries)',
   revoked: 'Revoked',
   skill_event: 'Skill event received',
+  upstream_linked: 'Upstream callback: tokens received',
+  upstream_callback_failed: 'Upstream callback failed',
 };

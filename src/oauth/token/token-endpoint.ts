@@ -7,7 +7,7 @@ import OAuth2Server, {
   Response as LibResponse,
   ServerError as LibServerError,
 } from '@node-oauth/oauth2-server';
-import { AppError, isDatabaseUnavailable, OAuthError, oauthErrors } from '../../lib/errors';
+import { AppError, OAuthError, oauthErrors } from '../../lib/errors';
 import { logger } from '../../lib/logger';
 import { Metrics } from '../../metrics/metrics';
 import { ClientCredentials, extractClientCredentials, flatBody } from '../clients/client-auth';
@@ -15,6 +15,7 @@ import { ClientService } from '../clients/client.service';
 import { IssuedTokens, OAuthClient } from '../domain';
 import { isFormBody } from './form-body';
 import { GrantHandler } from './grant-types/grant-handler';
+import { measureTokenRequest } from './token-metrics';
 
 /** A token request as it moves through the steps. */
 interface TokenRequest {
@@ -100,37 +101,13 @@ export function createTokenEndpoint(deps: { clients: ClientService; grantTypes: 
 
   const metrics = deps.metrics;
   if (!metrics) return (req: ExpressRequest) => token({ req, params: {} });
-  /**
-   * Counted in memory: the answer by grant type and outcome (with the refusing rule of an
-   * invalid_grant), the time against Alexa's 4.5 s budget, and the refreshes that unlink a user.
-   */
   return async function measuredToken(req: ExpressRequest): Promise<Record<string, unknown>> {
-    const started = process.hrtime.bigint();
     const t: TokenRequest = { req, params: {} };
     const grantType = () => (t.params.grant_type && handlers.has(t.params.grant_type) ? t.params.grant_type : 'other');
-    try {
-      const body = await token(t);
-      metrics.token.requests.inc({ grant_type: grantType(), outcome: 'issued', reason: 'none' });
-      if (grantType() === 'authorization_code') metrics.funnel('code_redeemed');
-      return body;
-    } catch (err) {
-      const { outcome, reason } = outcomeOf(err);
-      metrics.token.requests.inc({ grant_type: grantType(), outcome, reason });
-      if (grantType() === 'refresh_token' && outcome === 'invalid_grant') metrics.token.refreshUnlinked.inc({ reason });
-      throw err;
-    } finally {
-      metrics.token.duration.observe({ grant_type: grantType() }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    const body = await measureTokenRequest(metrics, 'oauth', grantType, () => token(t));
+    if (grantType() === 'authorization_code') metrics.funnel('code_redeemed');
+    return body;
   };
-}
-
-/** The RFC 6749 §5.2 code answered (5xx as server_error or temporarily_unavailable) and the refusing rule. */
-function outcomeOf(err: unknown): { outcome: string; reason: string } {
-  if (err instanceof AppError && err.status < 500) {
-    return { outcome: err.code, reason: (err instanceof OAuthError && err.reason) || 'none' };
-  }
-  const unavailable = (err instanceof AppError && err.status === 503) || isDatabaseUnavailable(err);
-  return { outcome: unavailable ? 'temporarily_unavailable' : 'server_error', reason: 'none' };
 }
 
 const OURS = Symbol('linkbridge client');
@@ -165,6 +142,8 @@ function fromLibraryError(err: unknown): Error {
   if (err instanceof LibOAuthError) {
     const e = err as LibOAuthError & { name: string; code: number };
     if (e.name === 'invalid_client') return oauthErrors.invalidClient();
+    // RFC 6749 §5.2: authenticated, but this grant type is not the client's (a bridge's client has only 'bridge').
+    if (e.name === 'unauthorized_client') return oauthErrors.unauthorizedClient("This client may not use this grant type here (a bridge's client gets its tokens at its bridge's token URI).");
     if (e.code >= 500) {
       logger.error({ err }, 'oauth library error');
       return oauthErrors.serverError();

@@ -16,6 +16,10 @@ export interface QuirkyUpstream {
   clientId: string;
   clientSecret: string;
   stats: { codes: number; refreshes: number; reused: number; revoked: number; rejected: string[] };
+  /** Each RFC 7009 call as received: what kind of token (by its prefix, never the value), the hint, and whether the credentials were right. */
+  revocations: Array<{ token: 'refresh' | 'access' | 'unknown'; hint: string | undefined; authenticated: boolean }>;
+  /** 'down': the revocation endpoint answers 503; 'hang': it never answers. */
+  revocationOutage: false | 'down' | 'hang';
   /** 'down': 503 on the token endpoint; 'network': connections are cut. */
   outage: false | 'down' | 'network';
   hangMs: number;
@@ -62,12 +66,18 @@ export async function startQuirkyUpstream(opts: { scopesRequired?: string[] } = 
     clientId,
     clientSecret,
     stats: { codes: 0, refreshes: 0, reused: 0, revoked: 0, rejected: [] },
+    revocations: [],
+    revocationOutage: false,
     outage: false,
     hangMs: 0,
     expiresIn: '7200',
     revokeAll: () => chains.forEach((c) => (c.revoked = true)),
     setCallback: (url) => (callback = url),
-    close: () => new Promise((r) => server.close(() => r())),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
   const reject = (res: ServerResponse, status: number, error: string, why: string) => {
     u.stats.rejected.push(why);
@@ -128,6 +138,10 @@ export async function startQuirkyUpstream(opts: { scopesRequired?: string[] } = 
     }
     if (req.method === 'POST' && url.pathname === '/api/revoke') {
       const p = JSON.parse((await body(req)) || '{}') as Record<string, string>;
+      const token = p.token?.startsWith('q_rt_') ? 'refresh' : p.token?.startsWith('q_at_') ? 'access' : 'unknown';
+      u.revocations.push({ token, hint: p.token_type_hint, authenticated: !req.headers.authorization && p.client_id === clientId && p.client_secret === clientSecret });
+      if (u.revocationOutage === 'hang') return; // never answers: the caller's timeout must end it
+      if (u.revocationOutage === 'down') return answer(res, 503, { message: 'maintenance' });
       const chain = chains.find((c) => c.live === p.token);
       if (chain) chain.revoked = true;
       u.stats.revoked++;
