@@ -145,7 +145,7 @@ export function createServices(config: Config, knex: Knex) {
     skillEvents: new SkillEventService(store.accessTokens, grants, uow, timeline, metrics, bridges),
     bridges,
     recipes: new RecipeService(knex, new RecipeRepository(knex)),
-    bookmarks: new BookmarkService(new BookmarkRepository(knex)),
+    bookmarks: new BookmarkService(new BookmarkRepository(knex, hot)),
     cleanup: new CleanupService(store, grants, timeline, { throttleWindowSeconds: config.throttle.windowSeconds, refreshReuseDetectionDays: config.tokens.refreshReuseDetectionDays }),
     secrets,
     hasher,
