@@ -3,7 +3,7 @@ import { AuthorizationCode } from '../domain';
 import { codeRules } from '../rules/code.rules';
 import { sqlPredicate } from '../rules/rule';
 import { HotQueries } from './hot-queries';
-import { findWithGrant, insertId, NewAccessToken, NewRefreshToken } from './token-rows';
+import { findWithGrant, findWithGrantHot, insertId, NewAccessToken, NewRefreshToken } from './token-rows';
 
 export type NewAuthorizationCode = Pick<AuthorizationCode, 'grantId' | 'redirectUri' | 'redirectUriInRequest' | 'scope' | 'codeChallenge' | 'codeChallengeMethod' | 'expiresAt'> & {
   codeHash: string;
@@ -50,7 +50,7 @@ export class CodeRepository {
   }
 
   async find(codeHash: string): Promise<AuthorizationCode | undefined> {
-    const r = await findWithGrant(this.db, 'oauth_authorization_codes', 'code_hash', codeHash, false);
+    const r = await findWithGrantHot(this.hot, 'oauth_authorization_codes', 'code_hash', codeHash);
     return r ? toCode(r) : undefined;
   }
 

@@ -3,7 +3,7 @@ import { RefreshToken } from '../domain';
 import { refreshTokenRules } from '../rules/refresh-token.rules';
 import { sqlPredicate } from '../rules/rule';
 import { HotQueries } from './hot-queries';
-import { findWithGrant, insertId, NewRefreshToken } from './token-rows';
+import { findWithGrant, findWithGrantHot, insertId, NewRefreshToken } from './token-rows';
 
 const toRefresh = (r: Record<string, unknown>): RefreshToken => ({
   id: Number(r.id),
@@ -88,7 +88,7 @@ export class RefreshTokenRepository {
   }
 
   async find(tokenHash: string): Promise<RefreshToken | undefined> {
-    const row = await findWithGrant(this.db, 'oauth_refresh_tokens', 'token_hash', tokenHash, false);
+    const row = await findWithGrantHot(this.hot, 'oauth_refresh_tokens', 'token_hash', tokenHash);
     return row ? toRefresh(row) : undefined;
   }
 
