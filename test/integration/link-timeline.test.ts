@@ -203,13 +203,22 @@ describe('the timeline of a link', () => {
     expect(left.every((e: { occurred_at: Date }) => e.occurred_at > old)).toBe(true);
   });
 
-  it('when Alexa refreshes many times, then the batch writes keep the link within LINK_EVENTS_PER_LINK without cleanup', async () => {
+  it('when Alexa refreshes many times, then the batch writes keep the link within LINK_EVENTS_PER_LINK (plus a slack of a tenth) without cleanup, and it shows the newest 30', async () => {
     const user = await createUser(ctx);
     const client = await createAlexaClient(ctx);
     const alexa = new AlexaSimulator(ctx.app, client);
     await alexa.link(user);
-    for (let i = 0; i < 35; i++) expect((await alexa.refresh()).status).toBe(200);
+    const clientRow = await ctx.knex('oauth_clients').where({ client_id: client.clientId }).first();
+    const rows = () => ctx.knex('oauth_link_events').where({ user_id: user.id, client_id: clientRow.id }).count<{ n: string }[]>({ n: '*' });
+    for (let i = 0; i < 80; i++) {
+      expect((await alexa.refresh()).status).toBe(200);
+      if (i % 7 === 0) {
+        await ctx.services.timeline.flush();
+        expect(Number((await rows())[0].n)).toBeLessThanOrEqual(30 + 3 - 1);
+      }
+    }
     await ctx.services.timeline.flush();
+    expect(Number((await rows())[0].n)).toBeLessThanOrEqual(30 + 3 - 1);
     const { links } = await ctx.services.timeline.show(user.email);
     expect(links[0].events).toHaveLength(30);
     expect(links[0].events.every((e) => e.type === 'refreshed')).toBe(true);

@@ -43,6 +43,14 @@ export class LinkTimeline {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private stopped = false;
+  /**
+   * Events written per link since this process last trimmed it. A link is trimmed to perLink
+   * once every `slack` events (and on its first event in this process), not after every batch:
+   * the trim reads the link's newest perLink rows, and after each batch it cost PostgreSQL more
+   * than the refresh itself. So a link holds at most perLink + slack - 1 rows, reads show the
+   * newest perLink, and tokens:cleanup trims exactly.
+   */
+  private readonly sinceTrim = new Map<string, { userId: number; clientId: number; n: number }>();
   readonly counts = { written: 0, dropped: 0 };
 
   constructor(
@@ -98,8 +106,7 @@ export class LinkTimeline {
       try {
         await this.events.insertMany(batch);
         this.counts.written += batch.length;
-        const links = new Map(batch.map((e) => [`${e.userId}:${e.clientId}`, { userId: e.userId, clientId: e.clientId }]));
-        await this.events.keepNewest(this.settings.perLink, [...links.values()]);
+        await this.trimBusyLinks(batch);
       } catch (err) {
         // Kept for the next attempt (bounded by maxBuffered); the database may be back by then.
         this.buffer.unshift(...batch);
@@ -114,6 +121,28 @@ export class LinkTimeline {
         return;
       }
     }
+  }
+
+  private async trimBusyLinks(batch: LinkEvent[]): Promise<void> {
+    const slack = Math.max(1, Math.ceil(this.settings.perLink / 10));
+    const due: Array<{ userId: number; clientId: number }> = [];
+    for (const e of batch) {
+      const key = `${e.userId}:${e.clientId}`;
+      let link = this.sinceTrim.get(key);
+      if (!link) this.sinceTrim.set(key, (link = { userId: e.userId, clientId: e.clientId, n: slack - 1 }));
+      if (++link.n >= slack) {
+        link.n = 0;
+        due.push(link);
+      }
+    }
+    // Past 50k links the counters go: those with untrimmed events are trimmed now, and every link is
+    // trimmed again at its next event (memory stays bounded, and so do the rows).
+    if (this.sinceTrim.size > 50_000) {
+      const queued = new Set(due);
+      for (const link of this.sinceTrim.values()) if (link.n > 0 && !queued.has(link)) due.push(link);
+      this.sinceTrim.clear();
+    }
+    for (let i = 0; i < due.length; i += 1000) await this.events.keepNewest(this.settings.perLink, due.slice(i, i + 1000));
   }
 
   /**
