@@ -1,5 +1,4 @@
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { findBinary } from './find-binary';
 
 /**
  * End-to-end tests drive the distribution's Chromium (Debian package `chromium`) through
@@ -21,20 +20,9 @@ export const CHROMIUM_ARGS = [
 
 export const NO_CHROMIUM = 'no Chromium found for the browser tests (set CHROMIUM_PATH, or install the `chromium` package)';
 
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** CHROMIUM_PATH (and nothing else when it is set), else /usr/bin/chromium, else `chromium` on PATH. */
 export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.CHROMIUM_PATH) return executable(env.CHROMIUM_PATH) ? env.CHROMIUM_PATH : undefined;
-  const onPath = (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'chromium'));
-  return ['/usr/bin/chromium', ...onPath].find(executable);
+  return findBinary('CHROMIUM_PATH', '/usr/bin/chromium', 'chromium', env);
 }
 
 /** For globalSetup: fail at once when the browser is required and missing, else say it is skipped. */

@@ -1,9 +1,10 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, chownSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { findBinary } from './find-binary';
 
 /**
  * A PgBouncer process of our own (Debian's /usr/sbin/pgbouncer, 1.18 here) on a free loopback
@@ -41,20 +42,9 @@ export interface PgBouncer {
   stop(): Promise<void>;
 }
 
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** PGBOUNCER_PATH (and nothing else when it is set), else /usr/sbin/pgbouncer, else `pgbouncer` on PATH. */
 export function findPgBouncer(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.PGBOUNCER_PATH) return executable(env.PGBOUNCER_PATH) ? env.PGBOUNCER_PATH : undefined;
-  const onPath = (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'pgbouncer'));
-  return ['/usr/sbin/pgbouncer', ...onPath].find(executable);
+  return findBinary('PGBOUNCER_PATH', '/usr/sbin/pgbouncer', 'pgbouncer', env);
 }
 
 function freePort(): Promise<number> {
