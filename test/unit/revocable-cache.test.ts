@@ -30,6 +30,23 @@ describe('access token cache', () => {
     }
   });
 
+  it('when a cached entry is 5 minutes old, then it is read again from the database (the backstop), even if the token lives longer', () => {
+    const now = jest.spyOn(Date, 'now');
+    try {
+      const t0 = 1_800_000_000_000;
+      now.mockReturnValue(t0);
+      const cache = createAccessTokenCache();
+      cache.onListening(true);
+      cache.set('h', info({ expiresAt: new Date(t0 + 3600_000) }), cache.beginRead());
+      now.mockReturnValue(t0 + 299_000);
+      expect(cache.get('h')).toBeDefined();
+      now.mockReturnValue(t0 + 301_000);
+      expect(cache.get('h')).toBeUndefined();
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it('when a revocation arrives while a read is in flight, then that read is not cached', () => {
     const cache = createAccessTokenCache();
     cache.onListening(true);
