@@ -141,8 +141,9 @@ export function promptHidden(sources: PasswordSources, prompt: string): Promise<
       if (chars.length > MAX_LINE) done(new UsageError('the password is too long'));
     };
     const onEnd = () => done(new PasswordCancelledError());
-    stderr.write(prompt);
+    // Echo off before the prompt shows: whoever types as soon as they see it is never echoed.
     stdin.setRawMode?.(true);
+    stderr.write(prompt);
     stdin.on('data', onData);
     stdin.on('end', onEnd);
     stdin.resume();
