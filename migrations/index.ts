@@ -13,6 +13,7 @@ import * as m009 from './20261201_009_link_events';
 import * as m010 from './20261201_010_identity_providers';
 import * as m011 from './20261201_011_bridges';
 import * as m012 from './20261201_012_bridge_gaps';
+import * as m013 from './20261201_013_token_revocation_indexes';
 
 /** Every migration, by name. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261201_010_identity_providers': m010,
   '20261201_011_bridges': m011,
   '20261201_012_bridge_gaps': m012,
+  '20261201_013_token_revocation_indexes': m013,
 };

@@ -91,10 +91,14 @@ export class CodeRepository {
     return rows.length === 1;
   }
 
-  /** A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2). */
-  async revokeIssuedFrom(trx: Knex.Transaction, codeId: number): Promise<void> {
-    await trx('oauth_access_tokens').where({ authorization_code_id: codeId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
-    await trx('oauth_refresh_tokens').where({ authorization_code_id: codeId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  /**
+   * A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2). Narrowed by the
+   * code's grant first: grant_id is indexed, authorization_code_id is not (migration 013).
+   */
+  async revokeIssuedFrom(trx: Knex.Transaction, code: { id: number; grantId: number }): Promise<void> {
+    const issued = { grant_id: code.grantId, authorization_code_id: code.id };
+    await trx('oauth_access_tokens').where(issued).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+    await trx('oauth_refresh_tokens').where(issued).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
   }
 
   /** Codes expired for a day are gone (a replay of one is then simply unknown). */

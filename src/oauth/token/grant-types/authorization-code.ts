@@ -72,7 +72,7 @@ export class AuthorizationCodeGrant implements GrantHandler {
       if (refused) {
         const error = await refuse(refused.rule, refused.error);
         if (refused.consequence === 'revoke-issued-from-code') {
-          await this.codes.revokeIssuedFrom(tx.trx, code.id);
+          await this.codes.revokeIssuedFrom(tx.trx, code);
           tx.revoked({ grants: [code.grantId] }); // evicts a little more than needed: safe
           await this.timeline.recordIn(tx.trx, [{ ...link, type: 'revoked', reason: 'by replay: the tokens issued from the code' }]);
         }
