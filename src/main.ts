@@ -5,6 +5,7 @@ import { Config, ConfigError, loadConfig } from './config/config';
 import { withDevSecrets } from './config/dev-secrets';
 import { openDatabase } from './db/database';
 import { DataDirLockedError } from './db/embedded';
+import { collectWhenIdle } from './lib/idle-gc';
 import { DataDirOwnerError } from './lib/private-fs';
 import { bufferLogOutput, flushLogOutput, logger, setLogLevel } from './lib/logger';
 import { createMetricsApp } from './metrics/metrics.routes';
@@ -127,6 +128,12 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   server.requestTimeout = config.requestTimeoutSeconds * 1000;
   server.headersTimeout = Math.min(server.requestTimeout, 10000);
   server.keepAliveTimeout = 5000;
+  const idleGc = config.idleGcSeconds > 0
+    ? collectWhenIdle(server, {
+        idleSeconds: config.idleGcSeconds,
+        onCollect: (c) => logger.debug({ heapBeforeMb: mb(c.heapBefore), heapAfterMb: mb(c.heapAfter), ms: Math.round(c.ms) }, 'idle: garbage collected'),
+      })
+    : undefined;
 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -143,6 +150,7 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     }, config.shutdownTimeoutSeconds * 1000);
     force.unref();
     metricsServer?.close();
+    idleGc?.stop();
     server.close(async () => {
       try {
         // Mails already queued get a few seconds to leave; the rest can be asked for again.
@@ -165,6 +173,8 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
+
+const mb = (bytes: number) => Math.round(bytes / 1048576);
 
 function printWelcome(config: Config, port: number, embedded: boolean, noUsersYet: boolean, processes: number): void {
   const url = config.publicUrl;

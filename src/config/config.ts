@@ -124,6 +124,9 @@ const envSchema = z.object({
   SIGNUP_MAX_ATTEMPTS_PER_ADDRESS: intFromEnv(20, 1, 100000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: intFromEnv(10, 1, 300),
+  // One full garbage collection once the server has been idle this long after serving requests
+  // (src/lib/idle-gc.ts); 0 turns it off.
+  IDLE_GC_SECONDS: intFromEnv(5, 0, 3600),
   WEB_CONCURRENCY: intFromEnv(1, 1, 64),
   REQUEST_TIMEOUT_SECONDS: intFromEnv(15, 1, 300),
   HSTS: boolFromEnv.optional(),
@@ -224,6 +227,8 @@ export interface Config {
   };
   readonly logLevel: string;
   readonly shutdownTimeoutSeconds: number;
+  /** 0: off. */
+  readonly idleGcSeconds: number;
   readonly webConcurrency: number;
   readonly requestTimeoutSeconds: number;
   readonly mail: {
@@ -385,6 +390,7 @@ export function loadConfig(env: Env): Config {
     }),
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    idleGcSeconds: e.IDLE_GC_SECONDS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
     mail: Object.freeze({

@@ -1,0 +1,70 @@
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { collectWhenIdle } from '../../src/lib/idle-gc';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const waitFor = async (ok: () => boolean, ms = 5000) => {
+  for (const until = Date.now() + ms; !ok() && Date.now() < until; ) await sleep(20);
+};
+
+describe('idle garbage collection', () => {
+  let server: Server;
+  let url: string;
+  beforeEach(async () => {
+    server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('when requests stop for the idle period, then one full collection runs, and none again until requests come back with a grown heap', async () => {
+    const collections: Array<{ heapBefore: number; heapAfter: number }> = [];
+    const idle = collectWhenIdle(server, { idleSeconds: 0.1, onCollect: (c) => collections.push(c) });
+    try {
+      await sleep(350);
+      expect(collections).toHaveLength(0); // never served anything: nothing to give back
+
+      // Garbage the way a burst of requests leaves it: big, short-lived, already unreachable.
+      let junk: unknown[] | undefined = Array.from({ length: 200 }, () => new Array(20_000).fill({ a: 1 }));
+      expect(junk.length).toBe(200);
+      junk = undefined;
+      for (let i = 0; i < 3; i++) expect((await fetch(url)).status).toBe(200);
+      await waitFor(() => collections.length > 0);
+      expect(collections).toHaveLength(1);
+      expect(collections[0].heapAfter).toBeLessThan(collections[0].heapBefore);
+
+      await sleep(350);
+      expect(collections).toHaveLength(1); // still idle: once per idle period
+
+      await fetch(url);
+      await sleep(350);
+      expect(collections).toHaveLength(1); // a request, but the heap has not grown: nothing to give back
+
+      junk = Array.from({ length: 200 }, () => new Array(20_000).fill({ a: 2 }));
+      junk = undefined;
+      await fetch(url);
+      await waitFor(() => collections.length > 1);
+      expect(collections).toHaveLength(2);
+    } finally {
+      idle.stop();
+    }
+  });
+
+  it('when requests keep arriving, then it does not collect in between', async () => {
+    const collections: unknown[] = [];
+    const idle = collectWhenIdle(server, { idleSeconds: 0.5, onCollect: (c) => collections.push(c) });
+    try {
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        await fetch(url);
+        await sleep(20);
+      }
+      expect(collections).toHaveLength(0);
+    } finally {
+      idle.stop();
+    }
+  });
+});
