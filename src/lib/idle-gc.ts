@@ -5,49 +5,57 @@ import { runInNewContext } from 'node:vm';
 /**
  * Gives back the memory a burst of load left behind, once the server is idle.
  *
- * Under load V8 lets the heap grow well past what is live (serving login pages, the old space
- * reached ~150 MB with ~40 MB live), and it does not shrink it again while the process sleeps:
- * no allocation, no collection. So after `idleSeconds` without a request, following a period with
- * some, this runs one full collection, which returns the unused pages to the system: at most once
- * per idle period, and only when the heap has grown by 16 MiB since the last one (a server with
- * sparse traffic is not collected after every request). It never runs while requests arrive; a
- * request that comes during it waits for one collection (tens of milliseconds).
+ * Under load V8 lets the heap grow well past what is live (serving login pages and the API, the
+ * old space reached ~200 MB with ~50 MB live), and it does not shrink it again while the process
+ * sleeps: no allocation, no collection. So after `idleSeconds` without a request, following a
+ * period with some, this runs one memory-reducing collection (the one V8 runs under memory
+ * pressure: it compacts the old space and returns the freed pages to the system; a plain full
+ * collection leaves the fragmented pages committed): at most once per idle period, and only when
+ * the heap has grown by 16 MiB since the last one (a server with sparse traffic is not collected
+ * after every request). It never runs while requests arrive; a request that comes during it waits
+ * for it (up to a few hundred milliseconds on a large heap).
  *
- * V8 only offers a full collection to JavaScript with --expose-gc; it is set here, at run time,
- * for this process only (a fresh context then has `gc`), so `node dist/src/main.js` needs no flag.
+ * The collection is asked for through an in-process inspector session
+ * (HeapProfiler.collectGarbage), which needs no flag; where node has no inspector it falls back to
+ * a full collection with gc exposed at run time.
  */
 export interface IdleCollector {
-  /** Runs the collection now if requests came and the heap grew since the last one. */
-  collectIfUsed(): boolean;
+  /** Collects now if requests came and the heap grew since the last collection. */
+  collectIfUsed(): Promise<boolean>;
   stop(): void;
 }
 
 const MIN_GROWTH = 16 * 1024 * 1024;
 
 export function collectWhenIdle(server: Server, opts: { idleSeconds: number; onCollect?: (info: { heapBefore: number; heapAfter: number; ms: number }) => void }): IdleCollector {
-  const gc = fullCollection();
   let requests = 0;
   let seenAtLastTick = 0;
   let collectedAt = 0;
+  let collecting = false;
   let heapAfterLast = process.memoryUsage().heapTotal;
   const onRequest = () => {
     requests++;
   };
   server.on('request', onRequest);
-  const collectIfUsed = () => {
-    if (requests === collectedAt) return false;
+  const collectIfUsed = async () => {
+    if (collecting || requests === collectedAt) return false;
     const heapBefore = process.memoryUsage().heapTotal;
     if (heapBefore < heapAfterLast + MIN_GROWTH) return false;
+    collecting = true;
     collectedAt = requests;
     const started = performance.now();
-    gc();
+    try {
+      await reduceMemory();
+    } finally {
+      collecting = false;
+    }
     heapAfterLast = process.memoryUsage().heapTotal;
     opts.onCollect?.({ heapBefore, heapAfter: heapAfterLast, ms: performance.now() - started });
     return true;
   };
   // Idle = no request between two ticks `idleSeconds` apart.
   const timer = setInterval(() => {
-    if (requests === seenAtLastTick) collectIfUsed();
+    if (requests === seenAtLastTick) void collectIfUsed().catch(() => undefined);
     seenAtLastTick = requests;
   }, opts.idleSeconds * 1000);
   timer.unref();
@@ -58,6 +66,24 @@ export function collectWhenIdle(server: Server, opts: { idleSeconds: number; onC
       server.off('request', onRequest);
     },
   };
+}
+
+/** V8's memory-reducing collection, through the inspector; a full collection without one. */
+async function reduceMemory(): Promise<void> {
+  let inspector: typeof import('node:inspector') | undefined;
+  try {
+    inspector = await import('node:inspector');
+  } catch {
+    inspector = undefined; // a node built without the inspector
+  }
+  if (!inspector) return fullCollection()();
+  const session = new inspector.Session();
+  session.connect();
+  await new Promise<void>((resolve) => {
+    // Disconnecting inside the callback of post() hangs the process: leave the callback first.
+    session.post('HeapProfiler.collectGarbage', () => setImmediate(resolve));
+  });
+  session.disconnect();
 }
 
 function fullCollection(): () => void {
