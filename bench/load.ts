@@ -31,6 +31,8 @@ export interface ClosedLoad {
   url: string;
   connections: number;
   seconds: number;
+  /** Exactly this many requests instead of `seconds` of them. */
+  amount?: number;
   expectStatus: number;
   /** The next request (called once per request: cycles through tokens, codes...). */
   next: () => HttpCall;
@@ -72,7 +74,7 @@ export function runClosed(load: ClosedLoad): Promise<LoadResult> {
       {
         url: load.url,
         connections: load.connections,
-        duration: load.seconds,
+        ...(load.amount ? { amount: load.amount } : { duration: load.seconds }),
         timeout: 10,
         requests: [
           {

@@ -305,6 +305,18 @@ export function treeRss(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + rssOf(pid), 0);
 }
 
+/** A process's resident size by kind, in MB (RssAnon and RssFile of /proc/PID/status), if readable. */
+export function residentKinds(pid: number): { anonymousMb: number; fileMb: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN);
+    const [anon, file] = [kb('RssAnon'), kb('RssFile')];
+    return Number.isFinite(anon) && Number.isFinite(file) ? { anonymousMb: anon / 1024, fileMb: file / 1024 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Linux reports process CPU time in clock ticks of USER_HZ, which is 100 on every Linux ABI. */
 const USER_HZ = 100;
 

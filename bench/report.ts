@@ -284,7 +284,9 @@ export function report(run: Run, dir: string, log: (m: string) => void): Check[]
   const machineLine =
     `${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, ${m.postgres}, commit ${m.commit}, ` +
     `load average ${m.loadAverageAtStart} at the start (others' cores during the rounds: median ${median(targets.map((t) => t.cpu?.otherCores ?? 0)).toFixed(2)})`;
-  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${memory.roundPeaksMb.join(', ')} MB), ${memory.endMb} MB 1.5 s after the run, ${memory.settledMb} MB once idle.`;
+  const memoryLine = `Memory of our server: peak ${memory.peakMb} MB (per round of targets: ${memory.roundPeaksMb.join(', ')} MB), ${memory.endMb} MB 1.5 s after the run, ${memory.settledMb} MB once idle${
+    memory.settledKinds ? ` (${memory.settledKinds.anonymousMb} MB anonymous: the JavaScript heap and native allocations; ${memory.settledKinds.fileMb} MB mapped files: node's code and libraries)` : ''
+  }.`;
   const heapLines = run.heap
     ? [
         '',
@@ -397,10 +399,12 @@ export interface MemoryReport {
   settledMb: number;
   /** Peak of each round of targets, in order: a leak shows as a steady climb. */
   roundPeaksMb: number[];
+  /** Once idle: the resident size by kind (/proc/PID/smaps_rollup), when readable. */
+  settledKinds?: { anonymousMb: number; fileMb: number };
 }
 
 /** From our server's peak (MB) in each round of targets: the two halves compared (the same mix of targets in both). */
-export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number, settledMb: number): MemoryReport {
+export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number, settledMb: number, settledKinds?: MemoryReport['settledKinds']): MemoryReport {
   const r1 = (n: number) => Math.round(n * 10) / 10;
   const half = Math.max(1, Math.floor(roundPeaks.length / 2));
   const [first, second] = [roundPeaks.slice(0, half), roundPeaks.slice(half)].map((peaks) => Math.max(0, ...peaks));
@@ -412,6 +416,7 @@ export function memoryReport(roundPeaks: number[], peakMb: number, endMb: number
     endMb: r1(endMb),
     settledMb: r1(settledMb),
     roundPeaksMb: roundPeaks.map(r1),
+    ...(settledKinds ? { settledKinds: { anonymousMb: r1(settledKinds.anonymousMb), fileMb: r1(settledKinds.fileMb) } } : {}),
   };
 }
 
@@ -458,6 +463,12 @@ export function evaluate(byName: Map<string, TargetSummary>, memory: MemoryRepor
     const maxP99 = LIMITS.apiMaxXFloorP99;
     check(t.name, `req/s >= ${minReqs.toFixed(1)}x the floor`, `${t.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(t.xFloorReqPerSec, 2)}x`, (t.xFloorReqPerSec ?? 0) >= minReqs);
     if (t.name === 'api-me') check(t.name, `p99 <= ${maxP99.toFixed(1)}x the floor's`, `${t.p99.toFixed(2)} vs ${floor.p99.toFixed(2)} ms = ${fmt(t.xFloorP99, 2)}x`, (t.xFloorP99 ?? Infinity) <= maxP99);
+  }
+  const cold = byName.get('api-me-cold');
+  const warm = byName.get('api-me');
+  if (cold && floor) {
+    const versusWarm = warm && warm.reqPerSec > 0 ? `; ${(cold.reqPerSec / warm.reqPerSec).toFixed(2)}x api-me within sessions` : '';
+    check(cold.name, "each token's first call, the token cache cold (no goal: one join query per request, the floor's one SELECT)", `${cold.reqPerSec.toFixed(0)} vs ${floor.reqPerSec.toFixed(0)} req/s = ${fmt(cold.xFloorReqPerSec, 2)}x the floor, p99 ${fmt(cold.xFloorP99, 2)}x${versusWarm}`, 'info');
   }
   for (const t of ['refresh-off', 'refresh-rotate'].map((name) => byName.get(name))) {
     const peer = t?.peer ? byName.get(t.peer) : undefined;

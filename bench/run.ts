@@ -7,7 +7,7 @@ import { migrateLatest } from '../src/db/migrate';
 import { BenchSetupError, benchDatabaseName, connectAdmin, createDatabase, databaseUrl, DEFAULT_ADMIN_URL, dropDatabase, redactUrl } from './db';
 import { ClosedLoad, HttpCall, LoginForms, runClosed } from './load';
 import pg from 'pg';
-import { assertChildrenAlive, CpuMeter, killAllNow, processTree, RssSampler, ServerChild, sleep, startBenchChild, startServer, stopAll } from './procs';
+import { assertChildrenAlive, CpuMeter, killAllNow, processTree, residentKinds, RssSampler, ServerChild, sleep, startBenchChild, startServer, stopAll } from './procs';
 import { HeapSummary, summarizeHeapSnapshot, takeHeapSnapshot } from './heap';
 import { describeMachine, LIMITS, LogReport, memoryReport, report, RoundSummary, scaleLabel, Side, TargetDef, TargetRecorder, WebConcurrencyReport } from './report';
 import { findPgBouncer, NO_PGBOUNCER, PgBouncer, startPgBouncer } from '../test/support/pgbouncer';
@@ -21,6 +21,8 @@ import { createCodes, growDatabase, seedDatabase, SeedResult } from './seed';
  */
 
 const ROOT = resolve(__dirname, '..', '..');
+/** Tokens of the api-me rows, each used again within the minute (see defineTargets). */
+const WARM_SET = 5000;
 const MB = 1024 * 1024;
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
@@ -31,7 +33,7 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, def: number, min: number, 
   return n;
 }
 
-const ALL_TARGETS = ['floor', 'api-me', 'api-bookmarks', 'refresh-off', 'refresh-rotate', 'code-exchange', 'introspect', 'peer-refresh', 'peer-introspect', 'logins'];
+const ALL_TARGETS = ['floor', 'api-me', 'api-me-cold', 'api-bookmarks', 'refresh-off', 'refresh-rotate', 'code-exchange', 'introspect', 'peer-refresh', 'peer-introspect', 'logins'];
 
 function readOptions(env: NodeJS.ProcessEnv) {
   const targets = env.BENCH_TARGETS?.trim()
@@ -124,7 +126,7 @@ async function migrateAndSeed(dbName: string, url: string, opts: Options): Promi
   const knex = createKnex({ url, poolMax: 2 });
   try {
     await migrateLatest(knex);
-    const sizes = { users: opts.users, rotateGrants: Math.max(1000, Math.floor(opts.users / 10)), recipes: opts.recipes, apiTokens: Math.min(20000, opts.users), refreshTokens: 5000, peerFiller: opts.users };
+    const sizes = { users: opts.users, rotateGrants: Math.max(1000, Math.floor(opts.users / 10)), recipes: opts.recipes, apiTokens: Math.min(20000, opts.users), coldTokens: 80000, refreshTokens: 5000, peerFiller: opts.users };
     const seed = await seedDatabase(knex, url, sizes, log);
     log(`Seeded in ${seed.seconds.toFixed(1)} s: ${Object.entries(seed.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     return seed;
@@ -199,6 +201,8 @@ interface Target extends Pick<ClosedLoad, 'connections' | 'next' | 'onBody'> {
   base: URL;
   /** Before each round, given the target's rounds so far. */
   prepare?: (done: RoundSummary[]) => Promise<void>;
+  /** Requests sent before the warm-up (not measured, their answers checked and logged like the rest). */
+  prime?: number;
   /** Runs the fixed-rate logins alongside (the "API while logins run" target). */
   withLogins?: boolean;
 }
@@ -211,6 +215,12 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
   };
   // Tokens and codes each load cycles through (many distinct ones: no cache sees a repeat soon).
   const apiToken = cycle(seed.apiTokens);
+  // GET /api/me as a skill calls it within sessions: WARM_SET tokens, each one used in the minute
+  // before (a priming pass per round, then the rounds repeat them). And each token's first call,
+  // the cache cold: tokens never used before (after the 5-minute backstop, a repeat is cold too).
+  const warmSet = seed.apiTokens.slice(0, WARM_SET);
+  const warmToken = cycle(warmSet);
+  const coldToken = cycle(seed.coldTokens.length ? seed.coldTokens : seed.apiTokens);
   const floorHash = cycle(seed.apiTokenHashes);
   const refreshOff = cycle(seed.refreshOff);
   const rotatePool = [...seed.refreshRotate]; // each answer gives the next token, as Alexa keeps it
@@ -229,13 +239,14 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
   const basic = (c: { clientId: string; clientSecret: string }) => `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`;
   const [offAuth, rotateAuth, peerAuth] = [seed.clientOff, seed.clientRotate, procs.peer].map(basic);
   const post = (path: string, authorization: string, body: string): HttpCall => ({ method: 'POST', path, headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body });
-  const bearerGet = (path: string): HttpCall => ({ method: 'GET', path, headers: { authorization: `Bearer ${apiToken()}` } });
+  const bearerGet = (path: string, token = apiToken): HttpCall => ({ method: 'GET', path, headers: { authorization: `Bearer ${token()}` } });
   const redirectUri = encodeURIComponent(seed.clientOff.redirectUri);
 
   type Row = Omit<Target, 'def' | 'group' | 'base' | 'connections'> & { name: string; label: string; side?: Side; peer?: string; connections?: number };
   const rows: Row[] = [
     { name: 'floor', side: 'floor', label: 'bare Express + pg: one indexed SELECT by token hash', next: () => ({ method: 'GET', path: `/floor/${floorHash()}` }) },
-    { name: 'api-me', label: 'GET /api/me with a bearer token', next: () => bearerGet('/api/me') },
+    { name: 'api-me', label: `GET /api/me with a bearer token, within sessions (${warmSet.length} tokens, each used in the minute before)`, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
+    { name: 'api-me-cold', label: "GET /api/me with a bearer token, each token's first call (the token cache cold)", next: () => bearerGet('/api/me', coldToken) },
     { name: 'api-bookmarks', label: 'GET /api/bookmarks with a bearer token', next: () => bearerGet('/api/bookmarks') },
     {
       name: 'refresh-off', label: 'refresh_token grant, HTTP Basic, policy off (Alexa default)', peer: 'peer-refresh',
@@ -265,7 +276,7 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
       name: 'peer-introspect', side: 'peer', label: 'oidc-provider: introspection of an access token',
       next: () => post('/token/introspection', peerAuth, `token=${peerAccess()}&token_type_hint=access_token`),
     },
-    { name: 'api-me+logins', label: `GET /api/me while ${opts.loginRate} logins/s run`, withLogins: true, next: () => bearerGet('/api/me') },
+    { name: 'api-me+logins', label: `GET /api/me within sessions while ${opts.loginRate} logins/s run`, withLogins: true, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
   ];
   const groups: Record<Side, string> = { ours: 'linkbridge', floor: 'floor', peer: 'peer' };
   const configs: Record<Side, string> = { ours: procs.ours[0].config, floor: 'no logging', peer: 'its defaults, no logging' };
@@ -294,8 +305,8 @@ function measurer(opts: Options, sampler: RssSampler, cpu: CpuMeter, logins: Log
   const answered = new Map<string, number>();
   const recorder = (def: TargetDef) => recorders.get(def.name) ?? recorders.set(def.name, new TargetRecorder(def)).get(def.name)!;
   const loginDef: TargetDef = { name: 'login', label: `POST /login (argon2id) at a fixed ${opts.loginRate}/s`, side: 'ours', load: `${opts.loginRate}/s`, fixedRate: true };
-  const closed = async (t: Target, seconds: number) => {
-    const res = await runClosed({ url: t.base.origin, connections: t.connections, seconds, expectStatus: 200, next: t.next, onBody: t.onBody });
+  const closed = async (t: Target, seconds: number, amount?: number) => {
+    const res = await runClosed({ url: t.base.origin, connections: t.connections, seconds, amount, expectStatus: 200, next: t.next, onBody: t.onBody });
     const n = Object.values(res.statuses).reduce((a, b) => a + b, 0);
     answered.set(t.base.origin, (answered.get(t.base.origin) ?? 0) + n);
     return res;
@@ -310,6 +321,10 @@ function measurer(opts: Options, sampler: RssSampler, cpu: CpuMeter, logins: Log
     assertChildrenAlive();
     await t.prepare?.(recorder(t.def).rounds);
     if (t.withLogins) await logins.refill(opts.loginRate * (opts.seconds + opts.warmup + 2) + 20);
+    if (t.prime) {
+      const primed = await closed(t, 0, t.prime);
+      if (primed.ok < t.prime) throw new Error(`${t.def.name}: ${t.prime - primed.ok} bad answers while priming: ${JSON.stringify(primed.statuses)}, ${primed.errors} errors`);
+    }
     const pacer = t.withLogins ? logins.pace(opts.loginRate) : undefined;
     if (opts.warmup) await closed(t, opts.warmup);
     pacer?.mark();
@@ -421,15 +436,15 @@ async function main(opts: Options): Promise<number> {
   assertChildrenAlive();
   await sleep(1500);
   const endMb = procs.sampler.now('linkbridge') / MB;
-  // Idle, V8 gives back what the load made it reserve (its memory reducer runs a few seconds after
-  // the allocation rate drops): resident size once it stops falling, up to ~30 s.
+  // Idle, the server gives back what the load made the heap reserve (IDLE_GC_SECONDS, 5 to 10 s
+  // after the last request): resident size once it stops falling, after 15 s and up to ~35 s.
   let settledMb = endMb;
-  for (let i = 0, last = Infinity; i < 15 && (i < 10 || settledMb < last - 0.5); i++) {
+  for (let i = 0, last = Infinity; i < 20 && (i < 15 || settledMb < last - 0.5); i++) {
     last = settledMb;
-    await sleep(i < 10 ? 1000 : 4000);
+    await sleep(i < 15 ? 1000 : 4000);
     settledMb = procs.sampler.now('linkbridge') / MB;
   }
-  const memory = memoryReport(roundPeaks, procs.sampler.peak('linkbridge') / MB, endMb, settledMb);
+  const memory = memoryReport(roundPeaks, procs.sampler.peak('linkbridge') / MB, endMb, settledMb, residentKinds(procs.ours[0].child.proc.pid!));
   let heap: HeapSummary | undefined;
   if (settledMb >= LIMITS.memoryMaxMb) {
     log(`Our server holds ${settledMb.toFixed(0)} MB after the run: taking a heap snapshot of it`);

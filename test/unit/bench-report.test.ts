@@ -55,6 +55,7 @@ describe('ratios and goals', () => {
     const targets = [
       summary('floor', 'floor', 4000, 20),
       summary('api-me', 'ours', 6400, 20),
+      summary('api-me-cold', 'ours', 2000, 40),
       summary('api-bookmarks', 'ours', 3800, 40),
       summary('refresh-off', 'ours', 1600, 50, { peer: 'peer-refresh' }),
       summary('refresh-rotate', 'ours', 1400, 60, { peer: 'peer-refresh' }),
@@ -82,6 +83,11 @@ describe('ratios and goals', () => {
     expect(status('memory', '150 MB')).toBe('pass'); // once idle: 140 MB
     expect(status('api-bookmarks', 'p99')).toBeUndefined(); // only api-me has a p99 goal
     expect(status('memory', 'halves')).toBe('fail');
+    // The cold row is reported beside the floor and the warm row, with no goal of its own.
+    const cold = checks.find((c) => c.target === 'api-me-cold');
+    expect(cold?.status).toBe('info');
+    expect(cold?.measured).toContain('0.50x the floor');
+    expect(cold?.measured).toContain('0.31x api-me within sessions');
   });
 
   it('compares each row at the second scale with its own figure at the first, and the rows at the floor of their scale', () => {
