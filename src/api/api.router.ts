@@ -20,8 +20,8 @@ export function apiRouter(deps: { publicUrl: string; bearer: BearerAuth; recipes
   // strict: only objects and arrays are JSON bodies (a bare string is a 400); the schemas refuse arrays.
   const jsonBody = express.json({ limit: '64kb', strict: true, type: 'application/json' });
   const guards: ApiGuards = {
-    read: deps.bearer.requireScope('read'),
-    write: [...deps.bearer.requireScope('write'), jsonBody, rejectNulBytes],
+    read: [deps.bearer.requireScope('read')],
+    write: [deps.bearer.requireScope('write'), jsonBody, rejectNulBytes],
   };
 
   const document = openApiDocument(deps.publicUrl);

@@ -1,4 +1,4 @@
-import { RequestHandler } from 'express';
+import { Request, RequestHandler } from 'express';
 import { OAuthError } from '../../lib/errors';
 import { AccessTokenInfo } from '../domain';
 
@@ -33,7 +33,8 @@ function bearerError(status: number, code: string | undefined, description: stri
  * cookie never authenticates the API.
  */
 export function createBearerAuth(validator: AccessTokenValidator) {
-  const authenticate: RequestHandler = async (req, _res, next) => {
+  /** The request's valid token, or the RFC 6750 error to answer. */
+  const authenticated = async (req: Request): Promise<AccessTokenInfo> => {
     const header = req.headers.authorization;
     if (header === undefined || header === '') {
       if (req.query && typeof req.query === 'object' && 'access_token' in req.query) {
@@ -49,20 +50,26 @@ export function createBearerAuth(validator: AccessTokenValidator) {
     }
     const info = await validator.validate(token);
     if (!info) throw bearerError(401, 'invalid_token', 'The access token is invalid, expired or revoked.');
-    req.auth = info;
+    return info;
+  };
+
+  const authenticate: RequestHandler = async (req, _res, next) => {
+    req.auth = await authenticated(req);
     next();
   };
 
-  /** Authenticates and requires the given scope (403 insufficient_scope otherwise, §3.1). */
-  const requireScope = (scope: string): RequestHandler[] => [
-    authenticate,
-    (req, _res, next) => {
-      if (!req.auth!.scope.includes(scope)) {
-        throw bearerError(403, 'insufficient_scope', `This request needs the ${scope} scope.`, { scope });
-      }
-      next();
-    },
-  ];
+  /**
+   * Authenticates and requires the given scope (403 insufficient_scope otherwise, §3.1). One
+   * handler, not two: every handler is a router layer that each API request walks through.
+   */
+  const requireScope = (scope: string): RequestHandler => async (req, _res, next) => {
+    const info = await authenticated(req);
+    req.auth = info;
+    if (!info.scope.includes(scope)) {
+      throw bearerError(403, 'insufficient_scope', `This request needs the ${scope} scope.`, { scope });
+    }
+    next();
+  };
 
   return { authenticate, requireScope };
 }
