@@ -131,7 +131,8 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   const idleGc = config.idleGcSeconds > 0
     ? collectWhenIdle(server, {
         idleSeconds: config.idleGcSeconds,
-        onCollect: (c) => logger.debug({ heapBeforeMb: mb(c.heapBefore), heapAfterMb: mb(c.heapAfter), ms: Math.round(c.ms) }, 'idle: garbage collected'),
+        onCollect: (c) => logger.debug({ heapBeforeMb: mb(c.heapBefore), heapAfterMb: mb(c.heapAfter), ms: Math.round(c.ms), how: c.how }, 'idle: garbage collected'),
+        onFallback: (err) => logger.warn({ err }, 'idle: the inspector could not run a memory-reducing collection; ran a full one'),
       })
     : undefined;
 

@@ -12,8 +12,9 @@ import { runInNewContext } from 'node:vm';
  * pressure: it compacts the old space and returns the freed pages to the system; a plain full
  * collection leaves the fragmented pages committed): at most once per idle period, and only when
  * the heap has grown by 16 MiB since the last one (a server with sparse traffic is not collected
- * after every request). It never runs while requests arrive; a request that comes during it waits
- * for it (up to a few hundred milliseconds on a large heap).
+ * after every request). It never runs while requests arrive; a request that comes during it, or
+ * one still waiting for the database or an upstream, is paused by it (up to a few hundred
+ * milliseconds on a large heap).
  *
  * The collection is asked for through an in-process inspector session
  * (HeapProfiler.collectGarbage), which needs no flag; where node has no inspector it falls back to
@@ -26,8 +27,20 @@ export interface IdleCollector {
 }
 
 const MIN_GROWTH = 16 * 1024 * 1024;
+/** An inspector that has not answered by then is given up on (a full collection runs instead). */
+const COLLECTION_TIMEOUT_MS = 10_000;
 
-export function collectWhenIdle(server: Server, opts: { idleSeconds: number; onCollect?: (info: { heapBefore: number; heapAfter: number; ms: number }) => void }): IdleCollector {
+export interface IdleCollectorOptions {
+  idleSeconds: number;
+  /** Heap growth since the last collection that makes another worth it (default 16 MiB). */
+  minGrowthBytes?: number;
+  onCollect?: (info: { heapBefore: number; heapAfter: number; ms: number; how: 'reduce' | 'full' }) => void;
+  /** The inspector refused or failed: a full collection ran instead. */
+  onFallback?: (err: unknown) => void;
+}
+
+export function collectWhenIdle(server: Server, opts: IdleCollectorOptions): IdleCollector {
+  const minGrowth = opts.minGrowthBytes ?? MIN_GROWTH;
   let requests = 0;
   let seenAtLastTick = 0;
   let collectedAt = 0;
@@ -40,17 +53,22 @@ export function collectWhenIdle(server: Server, opts: { idleSeconds: number; onC
   const collectIfUsed = async () => {
     if (collecting || requests === collectedAt) return false;
     const heapBefore = process.memoryUsage().heapTotal;
-    if (heapBefore < heapAfterLast + MIN_GROWTH) return false;
+    if (heapBefore < heapAfterLast + minGrowth) return false;
     collecting = true;
     collectedAt = requests;
     const started = performance.now();
+    let how: 'reduce' | 'full' = 'reduce';
     try {
       await reduceMemory();
+    } catch (err) {
+      how = 'full';
+      opts.onFallback?.(err);
+      fullCollection()();
     } finally {
       collecting = false;
     }
     heapAfterLast = process.memoryUsage().heapTotal;
-    opts.onCollect?.({ heapBefore, heapAfter: heapAfterLast, ms: performance.now() - started });
+    opts.onCollect?.({ heapBefore, heapAfter: heapAfterLast, ms: performance.now() - started, how });
     return true;
   };
   // Idle = no request between two ticks `idleSeconds` apart.
@@ -68,22 +86,31 @@ export function collectWhenIdle(server: Server, opts: { idleSeconds: number; onC
   };
 }
 
-/** V8's memory-reducing collection, through the inspector; a full collection without one. */
+/**
+ * V8's memory-reducing collection, through an in-process inspector session (no port is opened).
+ * Throws when there is no inspector (a node built without it, or one the permission model denies)
+ * or it does not answer in time: the caller then runs a full collection.
+ */
 async function reduceMemory(): Promise<void> {
-  let inspector: typeof import('node:inspector') | undefined;
-  try {
-    inspector = await import('node:inspector');
-  } catch {
-    inspector = undefined; // a node built without the inspector
-  }
-  if (!inspector) return fullCollection()();
-  const session = new inspector.Session();
+  const { Session } = await import('node:inspector');
+  const session = new Session();
   session.connect();
-  await new Promise<void>((resolve) => {
-    // Disconnecting inside the callback of post() hangs the process: leave the callback first.
-    session.post('HeapProfiler.collectGarbage', () => setImmediate(resolve));
-  });
-  session.disconnect();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timeout = setTimeout(() => reject(new Error('HeapProfiler.collectGarbage did not answer')), COLLECTION_TIMEOUT_MS);
+      timeout.unref();
+      // Disconnecting inside the callback of post() hangs the process: leave the callback first.
+      session.post('HeapProfiler.collectGarbage', (err) =>
+        setImmediate(() => {
+          clearTimeout(timeout);
+          if (err) reject(err);
+          else resolve();
+        }),
+      );
+    });
+  } finally {
+    session.disconnect();
+  }
 }
 
 function fullCollection(): () => void {
