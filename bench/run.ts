@@ -21,8 +21,14 @@ import { createCodes, growDatabase, seedDatabase, SeedResult } from './seed';
  */
 
 const ROOT = resolve(__dirname, '..', '..');
-/** Tokens of the api-me rows, each used again within the minute (see defineTargets). */
+/**
+ * Tokens of the api-me rows (see defineTargets): WARM_SET per round, a fresh slice each round
+ * (WARM_SLICES of them in turn), so that every one was stored in the cache by that round's own
+ * priming pass: a cache hit does not renew an entry, which is read again 5 minutes after it was
+ * stored, and a slice primed rounds ago would expire in the middle of a row.
+ */
 const WARM_SET = 5000;
+const WARM_SLICES = 4;
 const MB = 1024 * 1024;
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
@@ -126,7 +132,7 @@ async function migrateAndSeed(dbName: string, url: string, opts: Options): Promi
   const knex = createKnex({ url, poolMax: 2 });
   try {
     await migrateLatest(knex);
-    const sizes = { users: opts.users, rotateGrants: Math.max(1000, Math.floor(opts.users / 10)), recipes: opts.recipes, apiTokens: Math.min(20000, opts.users), coldTokens: 80000, refreshTokens: 5000, peerFiller: opts.users };
+    const sizes = { users: opts.users, rotateGrants: Math.max(1000, Math.floor(opts.users / 10)), recipes: opts.recipes, apiTokens: Math.min(20000, opts.users), warmTokens: WARM_SLICES * WARM_SET, coldTokens: 100000, refreshTokens: 5000, peerFiller: opts.users };
     const seed = await seedDatabase(knex, url, sizes, log);
     log(`Seeded in ${seed.seconds.toFixed(1)} s: ${Object.entries(seed.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     return seed;
@@ -218,9 +224,20 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
   // GET /api/me as a skill calls it within sessions: WARM_SET tokens, each one used in the minute
   // before (a priming pass per round, then the rounds repeat them). And each token's first call,
   // the cache cold: tokens never used before (after the 5-minute backstop, a repeat is cold too).
-  const warmSet = seed.apiTokens.slice(0, WARM_SET);
-  const warmToken = cycle(warmSet);
-  const coldToken = cycle(seed.coldTokens.length ? seed.coldTokens : seed.apiTokens);
+  const warmSlices = Array.from({ length: WARM_SLICES }, (_, i) => seed.warmTokens.slice(i * WARM_SET, (i + 1) * WARM_SET)).filter((slice) => slice.length > 0);
+  if (warmSlices.length === 0) throw new BenchSetupError(`BENCH_USERS is too small for the api-me rows' own tokens (needs more than ${seed.apiTokens.length})`);
+  let warmSet = warmSlices[0];
+  let warmToken = cycle(warmSet);
+  /** Before a round of an api-me row: that round's slice (primed right after). */
+  const nextWarmSlice = async (done: RoundSummary[]) => {
+    warmSet = warmSlices[done.length % warmSlices.length];
+    warmToken = cycle(warmSet);
+  };
+  // First calls: a token comes back only after the whole pool (60,000 here), by then minutes
+  // later than the cache's 5-minute backstop at the default load; a smaller pool is said.
+  if (seed.coldTokens.length === 0) throw new BenchSetupError(`BENCH_USERS is too small for api-me-cold's tokens (needs more than ${seed.apiTokens.length + seed.warmTokens.length})`);
+  if (seed.coldTokens.length < 40000) log(`Note: only ${seed.coldTokens.length} tokens for api-me-cold (BENCH_USERS); a token reused within 5 minutes is a cache hit there.`);
+  const coldToken = cycle(seed.coldTokens);
   const floorHash = cycle(seed.apiTokenHashes);
   const refreshOff = cycle(seed.refreshOff);
   const rotatePool = [...seed.refreshRotate]; // each answer gives the next token, as Alexa keeps it
@@ -245,7 +262,7 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
   type Row = Omit<Target, 'def' | 'group' | 'base' | 'connections'> & { name: string; label: string; side?: Side; peer?: string; connections?: number };
   const rows: Row[] = [
     { name: 'floor', side: 'floor', label: 'bare Express + pg: one indexed SELECT by token hash', next: () => ({ method: 'GET', path: `/floor/${floorHash()}` }) },
-    { name: 'api-me', label: `GET /api/me with a bearer token, within sessions (${warmSet.length} tokens, each used in the minute before)`, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
+    { name: 'api-me', label: `GET /api/me with a bearer token, within sessions (${warmSet.length} tokens, each used in the minute before)`, prepare: nextWarmSlice, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
     { name: 'api-me-cold', label: "GET /api/me with a bearer token, each token's first call (the token cache cold)", next: () => bearerGet('/api/me', coldToken) },
     { name: 'api-bookmarks', label: 'GET /api/bookmarks with a bearer token', next: () => bearerGet('/api/bookmarks') },
     {
@@ -276,7 +293,7 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
       name: 'peer-introspect', side: 'peer', label: 'oidc-provider: introspection of an access token',
       next: () => post('/token/introspection', peerAuth, `token=${peerAccess()}&token_type_hint=access_token`),
     },
-    { name: 'api-me+logins', label: `GET /api/me within sessions while ${opts.loginRate} logins/s run`, withLogins: true, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
+    { name: 'api-me+logins', label: `GET /api/me within sessions while ${opts.loginRate} logins/s run`, withLogins: true, prepare: nextWarmSlice, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
   ];
   const groups: Record<Side, string> = { ours: 'linkbridge', floor: 'floor', peer: 'peer' };
   const configs: Record<Side, string> = { ours: procs.ours[0].config, floor: 'no logging', peer: 'its defaults, no logging' };

@@ -22,7 +22,9 @@ export interface SeedSizes {
   recipes: number;
   /** Access tokens whose plaintext the API load cycles through (one per user, users 1..N). */
   apiTokens: number;
-  /** More access tokens with plaintext (users after the apiTokens' ones), each for one first call. */
+  /** Access tokens with plaintext only the api-me rows use (the users after the apiTokens' ones). */
+  warmTokens: number;
+  /** Access tokens with plaintext for first calls (at most this many: one per remaining user). */
   coldTokens: number;
   /** Refresh tokens with plaintext, per policy. */
   refreshTokens: number;
@@ -45,6 +47,7 @@ export interface SeedResult {
   apiTokens: string[];
   /** sha256 hex of apiTokens, in the same order (what the floor looks up). */
   apiTokenHashes: string[];
+  warmTokens: string[];
   coldTokens: string[];
   refreshOff: string[];
   refreshRotate: string[];
@@ -147,16 +150,22 @@ export async function seedDatabase(knex: Knex, url: string, sizes: SeedSizes, lo
     // first grants of each client.
     const apiTokens = Array.from({ length: sizes.apiTokens }, () => randomToken(TOKEN_PREFIX.accessToken));
     const apiTokenHashes = apiTokens.map(sha256);
-    const coldCount = Math.max(0, Math.min(sizes.coldTokens, offGrantIds.length - apiTokens.length));
+    // One token per grant: users 1..apiTokens (every other target), then the api-me rows' own, then
+    // first calls, so that no target's use of a token warms the cache for another's.
+    const warmCount = Math.max(0, Math.min(sizes.warmTokens, offGrantIds.length - apiTokens.length));
+    const coldCount = Math.max(0, Math.min(sizes.coldTokens, offGrantIds.length - apiTokens.length - warmCount));
+    const warmTokens = Array.from({ length: warmCount }, () => randomToken(TOKEN_PREFIX.accessToken));
     const coldTokens = Array.from({ length: coldCount }, () => randomToken(TOKEN_PREFIX.accessToken));
     const refreshOff = Array.from({ length: sizes.refreshTokens }, () => randomToken(TOKEN_PREFIX.refreshToken));
     const refreshRotate = Array.from({ length: Math.min(sizes.refreshTokens, rotateGrantIds.length) }, () => randomToken(TOKEN_PREFIX.refreshToken));
     let t = Date.now();
     await insertKnown(db, 'oauth_access_tokens', apiTokenHashes, offGrantIds.slice(0, apiTokens.length));
-    await insertKnown(db, 'oauth_access_tokens', coldTokens.map(sha256), offGrantIds.slice(apiTokens.length, apiTokens.length + coldCount));
+    const afterApi = apiTokens.length;
+    await insertKnown(db, 'oauth_access_tokens', warmTokens.map(sha256), offGrantIds.slice(afterApi, afterApi + warmCount));
+    await insertKnown(db, 'oauth_access_tokens', coldTokens.map(sha256), offGrantIds.slice(afterApi + warmCount, afterApi + warmCount + coldCount));
     await insertKnown(db, 'oauth_refresh_tokens', refreshOff.map(sha256), offGrantIds.slice(0, refreshOff.length));
     await insertKnown(db, 'oauth_refresh_tokens', refreshRotate.map(sha256), rotateGrantIds.slice(0, refreshRotate.length));
-    log(`  tokens with known plaintext: ${apiTokens.length + coldTokens.length + refreshOff.length + refreshRotate.length} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    log(`  tokens with known plaintext: ${apiTokens.length + warmTokens.length + coldTokens.length + refreshOff.length + refreshRotate.length} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
     // Every other grant gets its live pair too, with random hashes.
     await step(
@@ -227,6 +236,7 @@ export async function seedDatabase(knex: Knex, url: string, sizes: SeedSizes, lo
       clientRotate,
       apiTokens,
       apiTokenHashes,
+      warmTokens,
       coldTokens,
       refreshOff,
       refreshRotate,
