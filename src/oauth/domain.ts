@@ -101,8 +101,10 @@ export interface AccessTokenInfo {
   grantId: number;
   userId: number;
   clientId: string;
-  scope: string[];
-  expiresAt: Date;
+  /** Shared between the cached tokens with the same scope: never modify it. */
+  scope: readonly string[];
+  /** Epoch milliseconds (a number, not a Date: this object is what the token cache keeps). */
+  expiresAtMs: number;
   /** The user the token acts for, as of validation (disabling them revokes the token). */
   user: { id: number; email: string; name: string };
 }

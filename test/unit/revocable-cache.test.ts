@@ -7,7 +7,7 @@ const info = (over: Partial<AccessTokenInfo> = {}): AccessTokenInfo => ({
   userId: 100,
   clientId: 'lbc_a',
   scope: ['read'],
-  expiresAt: new Date(Date.now() + 60000),
+  expiresAtMs: Date.now() + 60000,
   user: { id: 100, email: 'a@b.c', name: 'A' },
   ...over,
 });
@@ -37,7 +37,7 @@ describe('access token cache', () => {
       now.mockReturnValue(t0);
       const cache = createAccessTokenCache();
       cache.onListening(true);
-      cache.set('h', info({ expiresAt: new Date(t0 + 3600_000) }), cache.beginRead());
+      cache.set('h', info({ expiresAtMs: t0 + 3600_000 }), cache.beginRead());
       now.mockReturnValue(t0 + 299_000);
       expect(cache.get('h')).toBeDefined();
       now.mockReturnValue(t0 + 301_000);
@@ -45,6 +45,36 @@ describe('access token cache', () => {
     } finally {
       now.mockRestore();
     }
+  });
+
+  it('when entries pass the 5-minute backstop, then new entries push them out: memory holds only the last 5 minutes', () => {
+    const now = jest.spyOn(Date, 'now');
+    try {
+      const t0 = 1_800_000_000_000;
+      now.mockReturnValue(t0);
+      const cache = createAccessTokenCache();
+      cache.onListening(true);
+      const long = { expiresAtMs: t0 + 3600_000 };
+      for (let i = 0; i < 100; i++) cache.set(`old${i}`, info(long), cache.beginRead());
+      now.mockReturnValue(t0 + 200_000);
+      cache.set('old0', info(long), cache.beginRead()); // stored again: now the newest
+      now.mockReturnValue(t0 + 301_000);
+      for (let i = 0; i < 60; i++) cache.set(`new${i}`, info(long), cache.beginRead());
+      expect(cache.size).toBe(61); // up to 2 dropped per store: the 99 old ones gone, the re-stored one kept
+      expect(cache.get('old0')).toBeDefined();
+      expect(cache.get('old1')).toBeUndefined();
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('when the cache is full, then the oldest entry makes room', () => {
+    const cache = createAccessTokenCache();
+    cache.onListening(true);
+    for (let i = 0; i < 100_001; i++) cache.set(`k${i}`, info(), cache.beginRead());
+    expect(cache.size).toBe(100_000);
+    expect(cache.get('k0')).toBeUndefined();
+    expect(cache.get('k100000')).toBeDefined();
   });
 
   it('when a revocation arrives while a read is in flight, then that read is not cached', () => {
@@ -59,7 +89,7 @@ describe('access token cache', () => {
   it('when a token expires, then the cache stops returning it', () => {
     const cache = createAccessTokenCache();
     cache.onListening(true);
-    cache.set('h', info({ expiresAt: new Date(Date.now() - 1) }), cache.beginRead());
+    cache.set('h', info({ expiresAtMs: Date.now() - 1 }), cache.beginRead());
     expect(cache.get('h')).toBeUndefined();
   });
 

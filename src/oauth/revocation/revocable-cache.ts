@@ -14,7 +14,14 @@ interface RevokedSets {
  * check), so a revoked value cannot be put back by a request that was already in flight.
  */
 export class RevocableCache<V> implements RevocationListener {
+  /**
+   * In the order they were stored (a re-store moves an entry to the end), so the oldest are first:
+   * what is past the backstop is dropped from the front as new entries come, and memory holds at
+   * most the last 5 minutes' tokens. storedAt is in seconds since `origin`: a small integer,
+   * which V8 keeps inside the entry instead of boxing it.
+   */
   private readonly entries = new Map<string, { value: V; storedAt: number }>();
+  private readonly origin = Date.now();
   private epoch = 0;
   private enabled = false;
   /** Look-up counts for the metrics (plain fields: nothing on the hot path but an increment). */
@@ -47,7 +54,7 @@ export class RevocableCache<V> implements RevocationListener {
       this.lookups.misses++;
       return undefined;
     }
-    if (this.isExpired(entry.value) || Date.now() - entry.storedAt > this.maxAgeMs) {
+    if (this.isExpired(entry.value) || this.ageMs(entry.storedAt) > this.maxAgeMs) {
       this.entries.delete(key);
       this.lookups.misses++;
       return undefined;
@@ -73,11 +80,28 @@ export class RevocableCache<V> implements RevocationListener {
 
   set(key: string, value: V, epochAtRead: number): void {
     if (!this.enabled || epochAtRead !== this.epoch) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+    this.entries.delete(key);
+    this.dropOldest();
+    this.entries.set(key, { value, storedAt: this.secondsNow() });
+  }
+
+  /** At most two entries past the backstop from the front per store (amortized), or one when full. */
+  private dropOldest(): void {
+    for (let i = 0; i < 2; i++) {
+      const first = this.entries.entries().next().value;
+      if (first === undefined) return;
+      if (this.entries.size < this.maxEntries && this.ageMs(first[1].storedAt) <= this.maxAgeMs) return;
+      this.entries.delete(first[0]);
     }
-    this.entries.set(key, { value, storedAt: Date.now() });
+  }
+
+  private secondsNow(): number {
+    return Math.floor((Date.now() - this.origin) / 1000);
+  }
+
+  /** Rounded up to the second: an entry is never kept longer than the backstop. */
+  private ageMs(storedAt: number): number {
+    return Date.now() - this.origin - storedAt * 1000;
   }
 
   onRevocation(event: RevocationEvent): void {
@@ -101,7 +125,7 @@ export class RevocableCache<V> implements RevocationListener {
 export const createAccessTokenCache = () =>
   new RevocableCache<AccessTokenInfo>(
     (info, r) => r.grants.has(info.grantId) || r.tokens.has(info.tokenId) || r.clients.has(info.clientId),
-    (info) => info.expiresAt.getTime() <= Date.now(),
+    (info) => info.expiresAtMs <= Date.now(),
   );
 
 /** Clients by client_id: dropped when the client is changed, re-keyed or deleted. */

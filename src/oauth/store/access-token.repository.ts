@@ -15,12 +15,28 @@ const LIVE = `SELECT t.id, t.grant_id, g.user_id, c.client_id, t.expires_at, u.e
     JOIN users u ON u.id = g.user_id
    WHERE t.token_hash = $1 AND ${sqlPredicate(accessTokenRules, {})}`;
 
+/** Distinct client ids and scopes kept shared: far fewer than the tokens that carry them. */
+const MAX_INTERNED = 10_000;
+
 /** Access tokens, looked up by the SHA-256 hash of the presented value. */
 export class AccessTokenRepository {
+  /**
+   * The token cache keeps what findLive returns for up to 100,000 tokens: each token's copy of its
+   * client id and scope array would be most of an entry. One shared copy per distinct value.
+   */
+  private readonly interned = new Map<string, string | readonly string[]>();
+
   constructor(
     private readonly db: Knex,
     private readonly hot: HotQueries,
   ) {}
+
+  private intern<T extends string | readonly string[]>(key: string, value: T): T {
+    const known = this.interned.get(key);
+    if (known !== undefined) return known as T;
+    if (this.interned.size < MAX_INTERNED) this.interned.set(key, value);
+    return value;
+  }
 
   async insert(trx: Knex.Transaction, t: NewAccessToken): Promise<number> {
     return insertId(trx, 'oauth_access_tokens', {
@@ -38,13 +54,15 @@ export class AccessTokenRepository {
     const rows = await this.hot.query<Record<string, unknown>>('lb_live_access_token', LIVE, [tokenHash]);
     const r = rows[0];
     if (!r) return undefined;
+    const clientId = r.client_id as string;
+    const scope = r.scope as string[];
     return {
       tokenId: Number(r.id),
       grantId: Number(r.grant_id),
       userId: Number(r.user_id),
-      clientId: r.client_id as string,
-      scope: r.scope as string[],
-      expiresAt: r.expires_at as Date,
+      clientId: this.intern(`c ${clientId}`, clientId),
+      scope: this.intern(`s ${scope.join(' ')}`, Object.freeze(scope)),
+      expiresAtMs: (r.expires_at as Date).getTime(),
       user: { id: Number(r.user_id), email: r.email as string, name: r.name as string },
     };
   }

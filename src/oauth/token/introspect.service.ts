@@ -31,7 +31,7 @@ export class IntrospectService {
         client_id: info.clientId,
         sub: String(info.userId),
         token_type: 'Bearer',
-        exp: Math.floor(info.expiresAt.getTime() / 1000),
+        exp: Math.floor(info.expiresAtMs / 1000),
         iss: this.settings.issuer,
       };
     }
