@@ -12,6 +12,21 @@ const info = (over: Partial<AccessTokenInfo> = {}): AccessTokenInfo => ({
   ...over,
 });
 
+const T0 = 1_800_000_000_000;
+
+/** A listening cache on a clock the test moves: `at(ms)` sets the time to T0 + ms. */
+function onClock(test: (cache: ReturnType<typeof createAccessTokenCache>, at: (ms: number) => void) => void): void {
+  const now = jest.spyOn(Date, 'now');
+  try {
+    now.mockReturnValue(T0);
+    const cache = createAccessTokenCache();
+    cache.onListening(true);
+    test(cache, (ms) => now.mockReturnValue(T0 + ms));
+  } finally {
+    now.mockRestore();
+  }
+}
+
 describe('access token cache', () => {
   it('when the process is not listening for revocations, then nothing is cached', () => {
     const cache = createAccessTokenCache();
@@ -31,41 +46,27 @@ describe('access token cache', () => {
   });
 
   it('when a cached entry is 5 minutes old, then it is read again from the database (the backstop), even if the token lives longer', () => {
-    const now = jest.spyOn(Date, 'now');
-    try {
-      const t0 = 1_800_000_000_000;
-      now.mockReturnValue(t0);
-      const cache = createAccessTokenCache();
-      cache.onListening(true);
-      cache.set('h', info({ expiresAtMs: t0 + 3600_000 }), cache.beginRead());
-      now.mockReturnValue(t0 + 299_000);
+    onClock((cache, at) => {
+      cache.set('h', info({ expiresAtMs: T0 + 3600_000 }), cache.beginRead());
+      at(299_000);
       expect(cache.get('h')).toBeDefined();
-      now.mockReturnValue(t0 + 301_000);
+      at(301_000);
       expect(cache.get('h')).toBeUndefined();
-    } finally {
-      now.mockRestore();
-    }
+    });
   });
 
   it('when entries pass the 5-minute backstop, then new entries push them out: memory holds only the last 5 minutes', () => {
-    const now = jest.spyOn(Date, 'now');
-    try {
-      const t0 = 1_800_000_000_000;
-      now.mockReturnValue(t0);
-      const cache = createAccessTokenCache();
-      cache.onListening(true);
-      const long = { expiresAtMs: t0 + 3600_000 };
+    onClock((cache, at) => {
+      const long = { expiresAtMs: T0 + 3600_000 };
       for (let i = 0; i < 100; i++) cache.set(`old${i}`, info(long), cache.beginRead());
-      now.mockReturnValue(t0 + 200_000);
+      at(200_000);
       cache.set('old0', info(long), cache.beginRead()); // stored again: now the newest
-      now.mockReturnValue(t0 + 301_000);
+      at(301_000);
       for (let i = 0; i < 60; i++) cache.set(`new${i}`, info(long), cache.beginRead());
       expect(cache.size).toBe(61); // up to 2 dropped per store: the 99 old ones gone, the re-stored one kept
       expect(cache.get('old0')).toBeDefined();
       expect(cache.get('old1')).toBeUndefined();
-    } finally {
-      now.mockRestore();
-    }
+    });
   });
 
   it('when the cache is full, then the oldest entry makes room', () => {

@@ -53,11 +53,6 @@ export function createBearerAuth(validator: AccessTokenValidator) {
     return info;
   };
 
-  const authenticate: RequestHandler = async (req, _res, next) => {
-    req.auth = await authenticated(req);
-    next();
-  };
-
   /**
    * Authenticates and requires the given scope (403 insufficient_scope otherwise, §3.1). One
    * handler, not two: every handler is a router layer that each API request walks through.
@@ -71,7 +66,7 @@ export function createBearerAuth(validator: AccessTokenValidator) {
     next();
   };
 
-  return { authenticate, requireScope };
+  return { requireScope };
 }
 
 export type BearerAuth = ReturnType<typeof createBearerAuth>;
