@@ -22,7 +22,7 @@ const MAX_INTERNED = 10_000;
 export class AccessTokenRepository {
   /**
    * The token cache keeps what findLive returns for up to 100,000 tokens: each token's copy of its
-   * client id and scope array would be most of an entry. One shared copy per distinct value.
+   * client id and scope array would be a good part of an entry. One shared copy per distinct value.
    */
   private readonly interned = new Map<string, string | readonly string[]>();
 
