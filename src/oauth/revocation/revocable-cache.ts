@@ -29,7 +29,7 @@ export class RevocableCache<V> implements RevocationListener {
 
   constructor(
     private readonly isRevoked: (value: V, revoked: RevokedSets) => boolean,
-    private readonly isExpired: (value: V) => boolean = () => false,
+    private readonly isExpired: (value: V, now: number) => boolean = () => false,
     private readonly maxEntries = 100_000,
     /**
      * A backstop: nothing is served from memory for longer, even if a change bypassed the
@@ -54,7 +54,8 @@ export class RevocableCache<V> implements RevocationListener {
       this.lookups.misses++;
       return undefined;
     }
-    if (this.isExpired(entry.value) || this.ageMs(entry.storedAt) > this.maxAgeMs) {
+    const now = Date.now(); // once per look-up: this is the token check of every API request
+    if (this.isExpired(entry.value, now) || this.ageMs(entry.storedAt, now) > this.maxAgeMs) {
       this.entries.delete(key);
       this.lookups.misses++;
       return undefined;
@@ -90,7 +91,7 @@ export class RevocableCache<V> implements RevocationListener {
     for (let i = 0; i < 2; i++) {
       const first = this.entries.entries().next().value;
       if (first === undefined) return;
-      if (this.entries.size < this.maxEntries && this.ageMs(first[1].storedAt) <= this.maxAgeMs) return;
+      if (this.entries.size < this.maxEntries && this.ageMs(first[1].storedAt, Date.now()) <= this.maxAgeMs) return;
       this.entries.delete(first[0]);
     }
   }
@@ -100,8 +101,8 @@ export class RevocableCache<V> implements RevocationListener {
   }
 
   /** Rounded up to the second: an entry is never kept longer than the backstop. */
-  private ageMs(storedAt: number): number {
-    return Date.now() - this.origin - storedAt * 1000;
+  private ageMs(storedAt: number, now: number): number {
+    return now - this.origin - storedAt * 1000;
   }
 
   onRevocation(event: RevocationEvent): void {
@@ -125,7 +126,7 @@ export class RevocableCache<V> implements RevocationListener {
 export const createAccessTokenCache = () =>
   new RevocableCache<AccessTokenInfo>(
     (info, r) => r.grants.has(info.grantId) || r.tokens.has(info.tokenId) || r.clients.has(info.clientId),
-    (info) => info.expiresAtMs <= Date.now(),
+    (info, now) => info.expiresAtMs <= now,
   );
 
 /** Clients by client_id: dropped when the client is changed, re-keyed or deleted. */
@@ -133,6 +134,6 @@ export const createClientCache = () =>
   new RevocableCache<OAuthClient>(
     (client, r) => r.clients.has(client.clientId),
     // A rotated-out secret stops working at its deadline even without an event.
-    (client) => client.previousSecretExpiresAt !== null && client.previousSecretExpiresAt.getTime() <= Date.now(),
+    (client, now) => client.previousSecretExpiresAt !== null && client.previousSecretExpiresAt.getTime() <= now,
     10_000,
   );
