@@ -21,8 +21,6 @@ import { runInNewContext } from 'node:vm';
  * a full collection with gc exposed at run time.
  */
 export interface IdleCollector {
-  /** Collects now if requests came and the heap grew since the last collection. */
-  collectIfUsed(): Promise<boolean>;
   stop(): void;
 }
 
@@ -78,7 +76,6 @@ export function collectWhenIdle(server: Server, opts: IdleCollectorOptions): Idl
   }, opts.idleSeconds * 1000);
   timer.unref();
   return {
-    collectIfUsed,
     stop() {
       clearInterval(timer);
       server.off('request', onRequest);
