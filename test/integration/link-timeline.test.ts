@@ -2,6 +2,7 @@ import request from 'supertest';
 import { AlexaSimulator, createAlexaClient } from '../support/alexa';
 import { accountLinkedEvent, alexaUserId, skillDisabledEvent } from '../support/alexa-envelopes';
 import { cli } from '../support/cli';
+import { LinkEventRepository } from '../../src/oauth/timeline/link-event.repository';
 import { createTestContext, createUser, csrfFrom, signInAs, TestContext, webAgent } from '../support/context';
 
 let ctx: TestContext;
@@ -222,5 +223,34 @@ describe('the timeline of a link', () => {
     const { links } = await ctx.services.timeline.show(user.email);
     expect(links[0].events).toHaveLength(30);
     expect(links[0].events.every((e) => e.type === 'refreshed')).toBe(true);
+  });
+
+  it('when one batch holds several events of the same millisecond, then they are listed in the order they happened', async () => {
+    const users = [await createUser(ctx), await createUser(ctx), await createUser(ctx)];
+    const client = await createAlexaClient(ctx, { rotation: 'off' });
+    const clientRow = await ctx.knex('oauth_clients').where({ client_id: client.clientId }).first('id');
+    const at = new Date();
+    // Interleaved links, so that the statement's joins could reorder the rows of one link.
+    const batch = Array.from({ length: 60 }, (_, i) => ({
+      userId: users[i % 3].id,
+      clientId: Number(clientRow.id),
+      grantId: null,
+      type: 'refreshed' as const,
+      reason: `#${i}`,
+      occurredAt: at,
+    }));
+    const repo = new LinkEventRepository(ctx.knex);
+    // The plan a big users table gets (CI's failure): a hash join that hashes the batch, whose
+    // buckets give a user's rows back newest first.
+    await ctx.knex.transaction(async (trx) => {
+      await trx.raw('SET LOCAL enable_nestloop = off');
+      await trx.raw('SET LOCAL enable_mergejoin = off');
+      expect(await repo.insertMany(batch, trx)).toBe(60);
+    });
+    for (const user of users) {
+      const listed = await repo.listForLink(user.id, Number(clientRow.id), 100);
+      const expected = batch.filter((e) => e.userId === user.id).map((e) => e.reason).reverse(); // newest first
+      expect(listed.map((e) => e.reason)).toEqual(expected);
+    }
   });
 });

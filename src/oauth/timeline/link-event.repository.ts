@@ -27,7 +27,9 @@ export class LinkEventRepository {
 
   /**
    * One statement for a whole batch. Events of a user or client deleted meanwhile are skipped
-   * (the join), so one vanished link cannot make the batch fail.
+   * (the join), so one vanished link cannot make the batch fail. Ids follow the batch's order
+   * (ORDER BY the ordinality: the join may reorder rows), so events of the same millisecond are
+   * listed in the order they happened.
    */
   async insertMany(events: readonly LinkEvent[], db: Knex | Knex.Transaction = this.db): Promise<number> {
     if (events.length === 0) return 0;
@@ -35,9 +37,10 @@ export class LinkEventRepository {
       `INSERT INTO oauth_link_events (user_id, client_id, grant_id, type, reason, occurred_at)
        SELECT e.user_id, e.client_id, e.grant_id, e.type, e.reason, e.occurred_at
          FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::timestamptz[])
-              AS e(user_id, client_id, grant_id, type, reason, occurred_at)
+              WITH ORDINALITY AS e(user_id, client_id, grant_id, type, reason, occurred_at, n)
          JOIN users u ON u.id = e.user_id
-         JOIN oauth_clients c ON c.id = e.client_id`,
+         JOIN oauth_clients c ON c.id = e.client_id
+        ORDER BY e.n`,
       // knex's binding types know no arrays with NULLs; pg sends these as SQL arrays (NULL included).
       [
         events.map((e) => e.userId),
