@@ -35,22 +35,27 @@ export interface IdleCollectorOptions {
   onCollect?: (info: { heapBefore: number; heapAfter: number; ms: number; how: 'reduce' | 'full' }) => void;
   /** The inspector refused or failed: a full collection ran instead. */
   onFallback?: (err: unknown) => void;
+  /** How the heap's size is read (default: the committed heap, process.memoryUsage().heapTotal). */
+  heapBytes?: () => number;
 }
+
+const committedHeap = () => process.memoryUsage().heapTotal;
 
 export function collectWhenIdle(server: Server, opts: IdleCollectorOptions): IdleCollector {
   const minGrowth = opts.minGrowthBytes ?? MIN_GROWTH;
+  const heapBytes = opts.heapBytes ?? committedHeap;
   let requests = 0;
   let seenAtLastTick = 0;
   let collectedAt = 0;
   let collecting = false;
-  let heapAfterLast = process.memoryUsage().heapTotal;
+  let heapAfterLast = heapBytes();
   const onRequest = () => {
     requests++;
   };
   server.on('request', onRequest);
   const collectIfUsed = async () => {
     if (collecting || requests === collectedAt) return false;
-    const heapBefore = process.memoryUsage().heapTotal;
+    const heapBefore = heapBytes();
     if (heapBefore < heapAfterLast + minGrowth) return false;
     collecting = true;
     collectedAt = requests;
@@ -65,7 +70,7 @@ export function collectWhenIdle(server: Server, opts: IdleCollectorOptions): Idl
     } finally {
       collecting = false;
     }
-    heapAfterLast = process.memoryUsage().heapTotal;
+    heapAfterLast = heapBytes();
     opts.onCollect?.({ heapBefore, heapAfter: heapAfterLast, ms: performance.now() - started, how });
     return true;
   };
