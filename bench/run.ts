@@ -22,7 +22,7 @@ import { createCodes, growDatabase, seedDatabase, SeedResult } from './seed';
 
 const ROOT = resolve(__dirname, '..', '..');
 /**
- * Tokens of the api-me rows (see defineTargets): WARM_SET per round, a fresh slice each round
+ * Tokens of the rows within sessions (api-me, api-bookmarks; see defineTargets): WARM_SET per round, a fresh slice each round
  * (WARM_SLICES of them in turn), so that every one was stored in the cache by that round's own
  * priming pass: a cache hit does not renew an entry, which is read again 5 minutes after it was
  * stored, and a slice primed rounds ago would expire in the middle of a row.
@@ -221,18 +221,27 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
   };
   // Tokens and codes each load cycles through (many distinct ones: no cache sees a repeat soon).
   const apiToken = cycle(seed.apiTokens);
-  // GET /api/me as a skill calls it within sessions: WARM_SET tokens, each one used in the minute
-  // before (a priming pass per round, then the rounds repeat them). And each token's first call,
-  // the cache cold: tokens never used before (after the 5-minute backstop, a repeat is cold too).
-  const warmSlices = Array.from({ length: WARM_SLICES }, (_, i) => seed.warmTokens.slice(i * WARM_SET, (i + 1) * WARM_SET)).filter((slice) => slice.length > 0);
-  if (warmSlices.length === 0) throw new BenchSetupError(`BENCH_USERS is too small for the api-me rows' own tokens (needs more than ${seed.apiTokens.length})`);
-  let warmSet = warmSlices[0];
-  let warmToken = cycle(warmSet);
-  /** Before a round of an api-me row: that round's slice (primed right after). */
-  const nextWarmSlice = async (done: RoundSummary[]) => {
-    warmSet = warmSlices[done.length % warmSlices.length];
-    warmToken = cycle(warmSet);
+  // The API as a skill calls it within sessions: WARM_SET tokens, each one used in the minute
+  // before (a priming pass per round, then the round repeats them), a fresh slice each round. And
+  // each token's first call, the cache cold: tokens never used before (after the 5-minute
+  // backstop, a repeat is cold too).
+  const sessions = (pool: string[], what: string) => {
+    const slices = Array.from({ length: WARM_SLICES }, (_, i) => pool.slice(i * WARM_SET, (i + 1) * WARM_SET)).filter((slice) => slice.length > 0);
+    if (slices.length === 0) throw new BenchSetupError(`BENCH_USERS is too small for ${what}'s own tokens`);
+    const state = { set: slices[0], token: cycle(slices[0]) };
+    return {
+      size: state.set.length,
+      token: () => state.token(),
+      /** Before a round: that round's slice (primed right after). */
+      prepare: async (done: RoundSummary[]) => {
+        state.set = slices[done.length % slices.length];
+        state.token = cycle(state.set);
+      },
+    };
   };
+  const meSessions = sessions(seed.warmTokens, 'the api-me rows');
+  // The users with bookmarks (the apiTokens' users): only api-bookmarks puts their tokens in the cache.
+  const bookmarkSessions = sessions(seed.apiTokens, 'api-bookmarks');
   // First calls: a token comes back only after the whole pool (60,000 here), by then minutes
   // later than the cache's 5-minute backstop at the default load; a smaller pool is said.
   if (seed.coldTokens.length === 0) throw new BenchSetupError(`BENCH_USERS is too small for api-me-cold's tokens (needs more than ${seed.apiTokens.length + seed.warmTokens.length})`);
@@ -256,15 +265,18 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
   const basic = (c: { clientId: string; clientSecret: string }) => `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`;
   const [offAuth, rotateAuth, peerAuth] = [seed.clientOff, seed.clientRotate, procs.peer].map(basic);
   const post = (path: string, authorization: string, body: string): HttpCall => ({ method: 'POST', path, headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body });
-  const bearerGet = (path: string, token = apiToken): HttpCall => ({ method: 'GET', path, headers: { authorization: `Bearer ${token()}` } });
+  const bearerGet = (path: string, token: () => string): HttpCall => ({ method: 'GET', path, headers: { authorization: `Bearer ${token()}` } });
   const redirectUri = encodeURIComponent(seed.clientOff.redirectUri);
 
   type Row = Omit<Target, 'def' | 'group' | 'base' | 'connections'> & { name: string; label: string; side?: Side; peer?: string; connections?: number };
   const rows: Row[] = [
     { name: 'floor', side: 'floor', label: 'bare Express + pg: one indexed SELECT by token hash', next: () => ({ method: 'GET', path: `/floor/${floorHash()}` }) },
-    { name: 'api-me', label: `GET /api/me with a bearer token, within sessions (${warmSet.length} tokens, each used in the minute before)`, prepare: nextWarmSlice, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
+    { name: 'api-me', label: `GET /api/me with a bearer token, within sessions (${meSessions.size} tokens, each used in the minute before)`, prepare: meSessions.prepare, prime: meSessions.size, next: () => bearerGet('/api/me', meSessions.token) },
     { name: 'api-me-cold', label: "GET /api/me with a bearer token, each token's first call (the token cache cold)", next: () => bearerGet('/api/me', coldToken) },
-    { name: 'api-bookmarks', label: 'GET /api/bookmarks with a bearer token', next: () => bearerGet('/api/bookmarks') },
+    {
+      name: 'api-bookmarks', label: `GET /api/bookmarks with a bearer token, within sessions (${bookmarkSessions.size} tokens, each used in the minute before)`,
+      prepare: bookmarkSessions.prepare, prime: bookmarkSessions.size, next: () => bearerGet('/api/bookmarks', bookmarkSessions.token),
+    },
     {
       name: 'refresh-off', label: 'refresh_token grant, HTTP Basic, policy off (Alexa default)', peer: 'peer-refresh',
       next: () => post('/oauth/token', offAuth, `grant_type=refresh_token&refresh_token=${refreshOff()}`),
@@ -293,7 +305,7 @@ function defineTargets(opts: Options, seed: SeedResult, databaseUrl: string, pro
       name: 'peer-introspect', side: 'peer', label: 'oidc-provider: introspection of an access token',
       next: () => post('/token/introspection', peerAuth, `token=${peerAccess()}&token_type_hint=access_token`),
     },
-    { name: 'api-me+logins', label: `GET /api/me within sessions while ${opts.loginRate} logins/s run`, withLogins: true, prepare: nextWarmSlice, prime: warmSet.length, next: () => bearerGet('/api/me', warmToken) },
+    { name: 'api-me+logins', label: `GET /api/me within sessions while ${opts.loginRate} logins/s run`, withLogins: true, prepare: meSessions.prepare, prime: meSessions.size, next: () => bearerGet('/api/me', meSessions.token) },
   ];
   const groups: Record<Side, string> = { ours: 'linkbridge', floor: 'floor', peer: 'peer' };
   const configs: Record<Side, string> = { ours: procs.ours[0].config, floor: 'no logging', peer: 'its defaults, no logging' };
