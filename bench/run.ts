@@ -22,10 +22,11 @@ import { createCodes, growDatabase, seedDatabase, SeedResult } from './seed';
 
 const ROOT = resolve(__dirname, '..', '..');
 /**
- * Tokens of the rows within sessions (api-me, api-bookmarks; see defineTargets): WARM_SET per round, a fresh slice each round
- * (WARM_SLICES of them in turn), so that every one was stored in the cache by that round's own
- * priming pass: a cache hit does not renew an entry, which is read again 5 minutes after it was
- * stored, and a slice primed rounds ago would expire in the middle of a row.
+ * Tokens of the rows within sessions (api-me, api-bookmarks; see defineTargets): WARM_SET per
+ * round, a fresh slice each round (WARM_SLICES of them in turn), so that every one was stored in
+ * the cache by that round's own priming pass: a cache hit does not renew an entry, which is read
+ * again 5 minutes after it was stored, and a slice primed rounds ago would expire in the middle of
+ * a row.
  */
 const WARM_SET = 5000;
 const WARM_SLICES = 4;
