@@ -48,6 +48,9 @@ export function createApp({ config, knex, services }: AppDeps): Express {
   app.set('trust proxy', config.trustProxy.length > 0 ? [...config.trustProxy] : false);
   app.set('query parser', 'simple'); // repeated parameters become arrays and are refused
   app.set('view engine', 'ejs');
+  // Compiled templates are kept: Express does so only when NODE_ENV=production, and `npm start`
+  // runs with NODE_ENV unset (development), where every page would compile its template again.
+  app.enable('view cache');
   app.set('views', VIEWS_DIR);
   app.locals.publicUrl = config.publicUrl;
 

@@ -128,9 +128,14 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
   server.requestTimeout = config.requestTimeoutSeconds * 1000;
   server.headersTimeout = Math.min(server.requestTimeout, 10000);
   server.keepAliveTimeout = 5000;
+  // The token cache's entries past its 5-minute backstop, dropped even when nothing new is stored.
+  const cacheSweep = setInterval(() => services.tokenCache.sweep(), 60_000);
+  cacheSweep.unref();
   const idleGc = config.idleGcSeconds > 0
     ? collectWhenIdle(server, {
         idleSeconds: config.idleGcSeconds,
+        // Health probes (a load balancer's, Kubernetes') keep coming to an idle server: not load.
+        ignorePaths: ['/healthz', '/readyz'],
         onCollect: (c) => logger.debug({ heapBeforeMb: mb(c.heapBefore), heapAfterMb: mb(c.heapAfter), ms: Math.round(c.ms), how: c.how }, 'idle: garbage collected'),
         onFallback: (err) => logger.warn({ err }, 'idle: the inspector could not run a memory-reducing collection; ran a full one'),
       })
@@ -152,6 +157,7 @@ async function runServer(config: Config, isWorker: boolean): Promise<void> {
     force.unref();
     metricsServer?.close();
     idleGc?.stop();
+    clearInterval(cacheSweep);
     server.close(async () => {
       try {
         // Mails already queued get a few seconds to leave; the rest can be asked for again.

@@ -1,4 +1,4 @@
-import { Server } from 'node:http';
+import { IncomingMessage, Server } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -12,9 +12,9 @@ import { runInNewContext } from 'node:vm';
  * pressure: it compacts the old space and returns the freed pages to the system; a plain full
  * collection leaves the fragmented pages committed): at most once per idle period, and only when
  * the heap has grown by 16 MiB since the last one (a server with sparse traffic is not collected
- * after every request). It never runs while requests arrive; a request that comes during it, or
- * one still waiting for the database or an upstream, is paused by it (up to a few hundred
- * milliseconds on a large heap).
+ * after every request). It never runs while requests arrive (health probes, `ignorePaths`, do not
+ * count); a request that comes during it, or one still waiting for the database or an upstream, is
+ * paused by it (up to a few hundred milliseconds on a large heap).
  *
  * The collection is asked for through an in-process inspector session
  * (HeapProfiler.collectGarbage), which needs no flag; where node has no inspector it falls back to
@@ -33,8 +33,10 @@ export interface IdleCollectorOptions {
   /** Heap growth since the last collection that makes another worth it (default 16 MiB). */
   minGrowthBytes?: number;
   onCollect?: (info: { heapBefore: number; heapAfter: number; ms: number; how: 'reduce' | 'full' }) => void;
-  /** The inspector refused or failed: a full collection ran instead. */
+  /** The inspector refused or failed: a full collection ran instead (told the first time only; each collection tries the inspector first). */
   onFallback?: (err: unknown) => void;
+  /** Requests for these paths (exactly, as the request line has them) do not count as load. */
+  ignorePaths?: readonly string[];
   /** How the heap's size is read (default: the committed heap, process.memoryUsage().heapTotal). */
   heapBytes?: () => number;
 }
@@ -49,8 +51,10 @@ export function collectWhenIdle(server: Server, opts: IdleCollectorOptions): Idl
   let collectedAt = 0;
   let collecting = false;
   let heapAfterLast = heapBytes();
-  const onRequest = () => {
-    requests++;
+  let fullGc: (() => void) | undefined;
+  const ignored = new Set(opts.ignorePaths ?? []);
+  const onRequest = (req: IncomingMessage) => {
+    if (!ignored.has(req.url ?? '')) requests++;
   };
   server.on('request', onRequest);
   const collectIfUsed = async () => {
@@ -65,8 +69,9 @@ export function collectWhenIdle(server: Server, opts: IdleCollectorOptions): Idl
       await reduceMemory();
     } catch (err) {
       how = 'full';
-      opts.onFallback?.(err);
-      fullCollection()();
+      if (!fullGc) opts.onFallback?.(err); // the first time only: not a warning every idle period
+      fullGc ??= fullCollection();
+      fullGc();
     } finally {
       collecting = false;
     }

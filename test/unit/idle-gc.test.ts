@@ -82,16 +82,33 @@ describe('idle garbage collection', () => {
 
   it('when requests keep arriving, then it does not collect in between', async () => {
     const collections: unknown[] = [];
-    // No growth needed here: only the requests keep it from collecting.
-    const idle = collectWhenIdle(server, { idleSeconds: 0.5, minGrowthBytes: 0, onCollect: (c) => collections.push(c) });
+    // A heap the test holds still and no growth needed: only the requests keep it from collecting.
+    const idle = collectWhenIdle(server, { idleSeconds: 1, minGrowthBytes: 0, heapBytes: () => 0, onCollect: (c) => collections.push(c) });
     try {
-      const until = Date.now() + 1500;
+      const until = Date.now() + 2500;
       while (Date.now() < until) {
         await fetch(url);
         await sleep(20);
       }
       expect(collections).toHaveLength(0);
       await waitFor(() => collections.length > 0); // and once they stop, it does
+      expect(collections).toHaveLength(1);
+    } finally {
+      idle.stop();
+    }
+  });
+
+  it('when only health probes keep arriving, then the server counts as idle and collects', async () => {
+    const collections: unknown[] = [];
+    const idle = collectWhenIdle(server, { idleSeconds: 0.3, minGrowthBytes: 0, heapBytes: () => 0, ignorePaths: ['/healthz', '/readyz'], onCollect: (c) => collections.push(c) });
+    try {
+      expect((await fetch(url)).status).toBe(200); // load before: something to give back
+      const until = Date.now() + 2000;
+      while (Date.now() < until && collections.length === 0) {
+        await fetch(`${url}healthz`);
+        await fetch(`${url}readyz`);
+        await sleep(20);
+      }
       expect(collections).toHaveLength(1);
     } finally {
       idle.stop();

@@ -69,6 +69,24 @@ describe('access token cache', () => {
     });
   });
 
+  it('when the server goes quiet after a burst, then a sweep drops what passed the backstop and keeps the rest', () => {
+    onClock((cache, at) => {
+      const long = { expiresAtMs: T0 + 3600_000 };
+      for (let i = 0; i < 100; i++) cache.set(`burst${i}`, info(long), cache.beginRead());
+      at(100_000);
+      for (let i = 0; i < 10; i++) cache.set(`later${i}`, info(long), cache.beginRead());
+      at(299_000);
+      expect(cache.sweep()).toBe(0); // nothing old enough yet
+      at(301_000);
+      expect(cache.sweep()).toBe(100); // nothing new was stored, yet the burst's tokens go
+      expect(cache.size).toBe(10);
+      expect(cache.get('later9')).toBeDefined();
+      at(401_000);
+      expect(cache.sweep()).toBe(10);
+      expect(cache.size).toBe(0);
+    });
+  });
+
   it('when the cache is full, then the oldest entry makes room', () => {
     const cache = createAccessTokenCache();
     cache.onListening(true);

@@ -16,9 +16,10 @@ interface RevokedSets {
 export class RevocableCache<V> implements RevocationListener {
   /**
    * In the order they were stored (a re-store moves an entry to the end), so the oldest are first:
-   * what is past the backstop is dropped from the front as new entries come, and memory holds at
-   * most the last 5 minutes' tokens. storedAt is in seconds since `origin`: a small integer,
-   * which V8 keeps inside the entry instead of boxing it.
+   * what is past the backstop is dropped from the front as new entries come and by sweep(), so
+   * memory holds at most the last 5 minutes' tokens (and up to a sweep's period more). storedAt is
+   * in seconds since `origin`: a small integer, which V8 keeps inside the entry instead of boxing
+   * it.
    */
   private readonly entries = new Map<string, { value: V; storedAt: number }>();
   private readonly origin = Date.now();
@@ -81,26 +82,38 @@ export class RevocableCache<V> implements RevocationListener {
 
   set(key: string, value: V, epochAtRead: number): void {
     if (!this.enabled || epochAtRead !== this.epoch) return;
+    const now = Date.now();
     this.entries.delete(key);
-    this.dropOldest();
-    this.entries.set(key, { value, storedAt: this.secondsNow() });
+    this.dropOldest(now);
+    this.entries.set(key, { value, storedAt: Math.floor((now - this.origin) / 1000) });
   }
 
   /** At most two entries past the backstop from the front per store (amortized), or one when full. */
-  private dropOldest(): void {
+  private dropOldest(now: number): void {
     for (let i = 0; i < 2; i++) {
       const first = this.entries.entries().next().value;
       if (first === undefined) return;
-      if (this.entries.size < this.maxEntries && this.ageMs(first[1].storedAt, Date.now()) <= this.maxAgeMs) return;
+      if (this.entries.size < this.maxEntries && this.ageMs(first[1].storedAt, now) <= this.maxAgeMs) return;
       this.entries.delete(first[0]);
     }
   }
 
-  private secondsNow(): number {
-    return Math.floor((Date.now() - this.origin) / 1000);
+  /**
+   * Drops every entry past the backstop (from the front: they are the oldest), so that a burst's
+   * tokens do not stay in memory once the server is quiet and nothing new is stored. Returns how
+   * many went. Called from a timer (main.ts).
+   */
+  sweep(now = Date.now()): number {
+    let dropped = 0;
+    for (const [key, entry] of this.entries) {
+      if (this.ageMs(entry.storedAt, now) <= this.maxAgeMs) break;
+      this.entries.delete(key);
+      dropped++;
+    }
+    return dropped;
   }
 
-  /** Rounded up to the second: an entry is never kept longer than the backstop. */
+  /** storedAt is rounded down to the second, so an age is never understated: nothing is kept past the backstop. */
   private ageMs(storedAt: number, now: number): number {
     return now - this.origin - storedAt * 1000;
   }
