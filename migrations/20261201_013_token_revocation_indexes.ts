@@ -14,6 +14,11 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('DROP INDEX IF EXISTS oauth_refresh_tokens_authorization_code_id_index');
 }
 
+/**
+ * A plain CREATE INDEX (migrations run in a transaction, where CONCURRENTLY cannot): it holds off
+ * writes to the token tables while it builds, minutes with millions of tokens. Roll back in a quiet
+ * window, or create the three indexes CONCURRENTLY by hand first (IF NOT EXISTS then skips them).
+ */
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('CREATE INDEX IF NOT EXISTS oauth_access_tokens_refresh_token_id_index ON oauth_access_tokens (refresh_token_id)');
   await knex.raw('CREATE INDEX IF NOT EXISTS oauth_access_tokens_authorization_code_id_index ON oauth_access_tokens (authorization_code_id)');
