@@ -84,29 +84,20 @@ export class RevocableCache<V> implements RevocationListener {
     if (!this.enabled || epochAtRead !== this.epoch) return;
     const now = Date.now();
     this.entries.delete(key);
-    this.dropOldest(now);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!); // the oldest makes room
+    this.sweep(now, 2); // amortized: at most two entries past the backstop per store
     this.entries.set(key, { value, storedAt: Math.floor((now - this.origin) / 1000) });
-  }
-
-  /** At most two entries past the backstop from the front per store (amortized), or one when full. */
-  private dropOldest(now: number): void {
-    for (let i = 0; i < 2; i++) {
-      const first = this.entries.entries().next().value;
-      if (first === undefined) return;
-      if (this.entries.size < this.maxEntries && this.ageMs(first[1].storedAt, now) <= this.maxAgeMs) return;
-      this.entries.delete(first[0]);
-    }
   }
 
   /**
    * Drops every entry past the backstop (from the front: they are the oldest), so that a burst's
-   * tokens do not stay in memory once the server is quiet and nothing new is stored. Returns how
-   * many went. Called from a timer (main.ts).
+   * tokens do not stay in memory once the server is quiet and nothing new is stored (a timer in
+   * main.ts); each store drops up to `limit` of them too. Returns how many went.
    */
-  sweep(now = Date.now()): number {
+  sweep(now = Date.now(), limit = Infinity): number {
     let dropped = 0;
     for (const [key, entry] of this.entries) {
-      if (this.ageMs(entry.storedAt, now) <= this.maxAgeMs) break;
+      if (dropped >= limit || this.ageMs(entry.storedAt, now) <= this.maxAgeMs) break;
       this.entries.delete(key);
       dropped++;
     }
